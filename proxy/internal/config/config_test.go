@@ -1,0 +1,436 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Every file in testdata/bad must fail with the listed error substring (and,
+// where given, at the listed line), so that each rejected construct keeps a
+// precise, located message.
+func TestParseBadFiles(t *testing.T) {
+	tests := []struct {
+		file string
+		want string
+		line int // 0 = not checked
+	}{
+		{"backend-filters", "spec.rules[0].backendRefs[0].filters: not supported by meshproxy", 25},
+		{"backend-kind", "backendRefs[0].kind: backend kind multicluster.x-k8s.io/ServiceImport is not supported by meshproxy", 22},
+		{"backend-no-port", "backendRefs[0].port: required for a Service backend", 22},
+		{"backend-request-longer", "timeouts.backendRequest: 20s is longer than request timeout 10s", 23},
+		{"bad-apiversion", `apiVersion: unsupported apiVersion "gateway.networking.k8s.io/v1alpha2" for kind HTTPRoute`, 15},
+		{"bad-name", `document 2 (Service default/Reviews): metadata.name: invalid name "Reviews"`, 10},
+		{"creation-timestamp", `metadata.creationTimestamp: invalid timestamp "yesterday"`, 10},
+		{"duplicate-object", "duplicate Service default/reviews (first defined in document 2)", 17},
+		{"duplicate-parentref", "spec.parentRefs[1]: duplicate of spec.parentRefs[0]", 21},
+		{"duplicate-rule-name", `spec.rules[1].name: duplicate rule name "main"`, 24},
+		{"duration-format", `spec.rules[0].timeouts.request: invalid duration "1.5s"`, 23},
+		{"external-name", "spec.type: ExternalName Services are not supported by meshproxy", 12},
+		{"filters", "document 3 (HTTPRoute default/reviews): spec.rules[0].filters: not supported by meshproxy", 22},
+		{"gateway-parent", `spec.parentRefs[0]: Gateway parent "my-gateway" is not supported by meshproxy`, 20},
+		{"header-name", `headers[0].name: invalid header name "x canary"`, 22},
+		{"hostnames", "spec.hostnames: not supported by meshproxy", 21},
+		{"method", `matches[0].method: unsupported value "FETCH" (want GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE or PATCH)`, 22},
+		{"no-rules", "spec.rules: required", 0},
+		{"not-a-mapping", "document 2: document is not a mapping", 8},
+		{"path-dot-segment", `path.value: invalid path "/a/../b": must not contain '..' segments`, 22},
+		{"path-relative", `path.value: invalid path "api": must be an absolute path starting with '/'`, 22},
+		// The brief's example, verbatim after the file:line prefix.
+		{"path-type", `path-type.yaml:24: document 3 (HTTPRoute default/reviews): spec.rules[0].matches[1].path.type: unsupported value "Foo" (want Exact, PathPrefix or RegularExpression)`, 24},
+		{"proxy-app-loop", "spec.inbound.app: app address \"127.0.0.1:15006\" is the proxy's own spec.inbound.address", 7},
+		{"proxy-bad-address", `spec.outbound.address: invalid address "example.com:15001": host "example.com" must be an IP address or localhost`, 6},
+		{"proxy-bad-duration", "spec.timeouts.connect: cannot unmarshal !!str `fast` (want a Go duration", 7},
+		{"proxy-limits", "spec.limits.maxHeaderBytes: 100 out of range", 7},
+		{"proxy-missing", "proxy-missing.yaml: no Proxy document", 0},
+		{"proxy-no-app", "document 1 (Proxy default/client): spec.inbound.app: required", 7},
+		{"proxy-no-listener", "spec: at least one of outbound or inbound is required", 5},
+		{"proxy-port-range", `port "0" must be a number 1-65535`, 6},
+		{"proxy-same-address", `spec.outbound.address: address "127.0.0.1:15001" conflicts with spec.admin.address "localhost:15001"`, 6},
+		{"proxy-two", "document 2 (Proxy default/other): kind: more than one Proxy document (first is document 1)", 9},
+		{"proxy-zero-timeout", "spec.timeouts.headerRead: must be positive", 7},
+		{"regex-invalid", "path.value: invalid regular expression (Go RE2 syntax)", 22},
+		{"retry", "spec.rules[0].retry: not supported by meshproxy", 22},
+		{"service-parent-no-group", `spec.parentRefs[0].group: a Service parent needs group: ""`, 20},
+		{"service-port-range", "spec.ports[0].port: invalid port 70000", 13},
+		{"session-affinity", "spec.sessionAffinity: ClientIP session affinity is not supported by meshproxy", 12},
+		{"session-persistence", "spec.rules[0].sessionPersistence: not supported by meshproxy", 22},
+		{"slice-address-family", `endpoints[0].addresses[0]: "fd00::1" is not an IPv4 address`, 22},
+		{"slice-bad-address", `endpoints[0].addresses[0]: invalid address "10.0.0.256"`, 22},
+		{"slice-fqdn", "addressType: FQDN is not supported by meshproxy", 20},
+		{"slice-hints", "endpoints[0].hints: not supported by meshproxy", 23},
+		{"slice-no-label", "metadata.labels[kubernetes.io/service-name]: required", 17},
+		{"type-mismatch", "spec.ports[0].port: cannot unmarshal !!str `http-port` (want an integer)", 13},
+		{"unknown-field", `document 3 (HTTPRoute default/reviews): spec.rules[0].matchez: unknown field "matchez"`, 22},
+		{"unknown-kind", `document 3 (Deployment default/reviews): kind: unsupported kind "Deployment"`, 16},
+		{"weight-range", "backendRefs[0].weight: 1000001 out of range (want 0-1000000)", 22},
+		{"yaml-syntax", "yaml-syntax.yaml:9: invalid YAML in document 2", 9},
+	}
+	covered := map[string]bool{}
+	for _, tt := range tests {
+		covered[tt.file+".yaml"] = true
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join("..", "..", "testdata", "bad", tt.file+".yaml")
+			cfg, err := Load(path)
+			if err == nil {
+				t.Fatalf("Load succeeded: %s", cfg.Summary())
+			}
+			if cfg != nil {
+				t.Error("Load returned a Config along with an error")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error does not contain %q:\n%v", tt.want, err)
+			}
+			if !strings.HasPrefix(err.Error(), path) {
+				t.Errorf("error does not start with the file name: %v", err)
+			}
+			if tt.line > 0 {
+				var found bool
+				for _, e := range Errors(err) {
+					if strings.Contains(e.Error(), tt.want) {
+						found = true
+						if e.Line != tt.line {
+							t.Errorf("line = %d, want %d", e.Line, tt.line)
+						}
+					}
+				}
+				if !found {
+					t.Errorf("no *Error carries the message: %v", err)
+				}
+			}
+		})
+	}
+	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "bad", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !covered[filepath.Base(f)] {
+			t.Errorf("%s has no expectation in this table", f)
+		}
+	}
+}
+
+func TestParseExample(t *testing.T) {
+	cfg, err := Load(filepath.Join("..", "..", "testdata", "example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Proxy
+	if p.Metadata.Name != "client" || p.Spec.Admin.Address != "127.0.0.1:15000" || p.Spec.Outbound.Address != "127.0.0.1:15001" ||
+		p.Spec.Inbound.Address != "127.0.0.1:15006" || p.Spec.Inbound.App != "127.0.0.1:8080" {
+		t.Errorf("proxy = %+v", p)
+	}
+	if len(cfg.Services) != 3 || len(cfg.Slices) != 4 || len(cfg.Routes) != 1 {
+		t.Fatalf("counts: %s", cfg.Summary())
+	}
+	rt := cfg.Routes[0]
+	if want := time.Date(2025, 1, 15, 9, 30, 0, 0, time.UTC); !rt.Metadata.Created.Equal(want) {
+		t.Errorf("Created = %v, want %v", rt.Metadata.Created, want)
+	}
+	if w := rt.Spec.Rules[1].BackendRefs[0].Weight; w == nil || *w != 90 {
+		t.Errorf("split weight = %v", w)
+	}
+	if tp := cfg.Services[0].Spec.Ports[0].TargetPort; !tp.IsString || tp.StrVal != "http" {
+		t.Errorf("targetPort = %+v, want name http", tp)
+	}
+	if tp := cfg.Services[1].Spec.Ports[0].TargetPort; tp.IsString || tp.IntVal != 18081 {
+		t.Errorf("targetPort = %+v, want 18081", tp)
+	}
+	want := "proxy/testdata/example.yaml: proxy default/client, 3 services, 4 endpointslices (4 endpoints), 1 httproutes (2 rules)"
+	if got := cfg.Summary(); !strings.HasSuffix(got, want[len("proxy/"):]) || strings.Contains(got, "\n") {
+		t.Errorf("Summary() = %q", got)
+	}
+}
+
+const minimalProxy = `apiVersion: meshbench.dev/v1alpha1
+kind: Proxy
+metadata: {name: p}
+spec:
+  outbound: {address: "[::1]:15001"}
+`
+
+func TestProxyDefaults(t *testing.T) {
+	cfg, err := Parse("min.yaml", []byte(minimalProxy+"  timeouts: {request: 5s, idle: 0s}\n  limits: {maxConnections: 100}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Proxy.Spec
+	want := DefaultProxySpec()
+	want.Outbound = s.Outbound
+	want.Timeouts.Request = 5 * time.Second
+	want.Timeouts.Idle = 0 // explicitly disabled, not defaulted
+	want.Limits.MaxConnections = 100
+	if s != want {
+		t.Errorf("spec = %+v\nwant   %+v", s, want)
+	}
+	if cfg.Proxy.Metadata.Namespace != DefaultNamespace {
+		t.Errorf("namespace = %q, want default", cfg.Proxy.Metadata.Namespace)
+	}
+	if s.Admin != nil || s.Inbound != nil {
+		t.Error("absent listeners are not nil")
+	}
+}
+
+// Output of `kubectl get -o yaml` carries server-populated fields and
+// status; they must load. v1beta1 HTTPRoutes too.
+func TestParseKubectlExport(t *testing.T) {
+	src := minimalProxy + `---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: shop
+  uid: 6f1c0c5e-1d5e-4b7e-9a55-0c1f8e3c1a11
+  resourceVersion: "12345"
+  creationTimestamp: "2024-03-01T10:00:00Z"
+  annotations: {kubectl.kubernetes.io/last-applied-configuration: "{}"}
+  managedFields:
+  - manager: kubectl
+    operation: Update
+    fieldsV1: {f:spec: {}}
+spec:
+  type: ClusterIP
+  clusterIP: 10.96.0.7
+  clusterIPs: [10.96.0.7]
+  internalTrafficPolicy: Cluster
+  ipFamilies: [IPv4]
+  ipFamilyPolicy: SingleStack
+  sessionAffinity: None
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, protocol: TCP, targetPort: 8080}
+status:
+  loadBalancer: {}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-x7k2p
+  namespace: shop
+  generation: 3
+  labels: {kubernetes.io/service-name: web, endpointslice.kubernetes.io/managed-by: endpointslice-controller.k8s.io}
+  ownerReferences:
+  - {apiVersion: v1, kind: Service, name: web, uid: 6f1c0c5e-1d5e-4b7e-9a55-0c1f8e3c1a11, controller: true}
+addressType: IPv6
+endpoints:
+- addresses: ["fd00::10"]
+  conditions: {ready: true, serving: true, terminating: false}
+  nodeName: node-1
+  targetRef: {kind: Pod, namespace: shop, name: web-1, uid: abc}
+ports:
+- {name: http, port: 8080, protocol: TCP}
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: HTTPRoute
+metadata: {name: web, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: web, port: 80}]
+  rules:
+  - filters: []
+    backendRefs: [{name: web, port: 80}]
+status:
+  parents:
+  - parentRef: {group: "", kind: Service, name: web}
+    controllerName: meshbench.dev/meshproxy
+    conditions: [{type: Accepted, status: "True"}]
+`
+	cfg, err := Parse("export.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Services) != 1 || len(cfg.Slices) != 1 || len(cfg.Routes) != 1 {
+		t.Fatalf("counts: %s", cfg.Summary())
+	}
+	if cfg.Services[0].Metadata.Namespace != "shop" || cfg.Routes[0].APIVersion != APIVersionHTTPRouteBeta {
+		t.Errorf("service ns %q, route apiVersion %q", cfg.Services[0].Metadata.Namespace, cfg.Routes[0].APIVersion)
+	}
+}
+
+// All problems are reported, in file order, each as an *Error.
+func TestParseReportsAllErrors(t *testing.T) {
+	src := minimalProxy + `  eventLoops: -1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec:
+  ports: [{name: http, port: 0}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{group: "", kind: Service, name: a}]
+  rules:
+  - matches: [{path: {type: Exact, value: x}, headers: [{name: "a b", value: v}]}]
+    backendRefs: [{name: a, port: 80, weight: -1}]
+`
+	_, err := Parse("multi.yaml", []byte(src))
+	errs := Errors(err)
+	want := []string{"spec.eventLoops", "spec.ports[0].port", "path.value", "headers[0].name", "weight"}
+	if len(errs) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%v", len(errs), len(want), err)
+	}
+	for i, e := range errs {
+		if !strings.Contains(e.Field, want[i]) {
+			t.Errorf("error %d field = %q, want %q", i, e.Field, want[i])
+		}
+		if i > 0 && (e.Doc < errs[i-1].Doc || e.Doc == errs[i-1].Doc && e.Line < errs[i-1].Line) {
+			t.Errorf("errors out of file order: %v", err)
+		}
+	}
+	var one *Error
+	if !errors.As(err, &one) || one.File != "multi.yaml" {
+		t.Errorf("errors.As(*Error) = %v", one)
+	}
+}
+
+func TestParseEmptyDocuments(t *testing.T) {
+	src := "---\n# leading comment\n---\n" + minimalProxy + "---\n---\n# trailing\n"
+	if _, err := Parse("empty-docs.yaml", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse("empty.yaml", nil); err == nil || !strings.Contains(err.Error(), "no Proxy document") {
+		t.Errorf("empty file: %v", err)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load(missing) = %v, want ErrNotExist", err)
+	}
+}
+
+// Test vectors from GEP-2257.
+func TestDuration(t *testing.T) {
+	valid := map[string]time.Duration{
+		"0h": 0, "0s": 0, "0h0m0s": 0, "1h": time.Hour, "30m": 30 * time.Minute, "10s": 10 * time.Second,
+		"500ms": 500 * time.Millisecond, "2h30m": 150 * time.Minute, "150m": 150 * time.Minute,
+		"7230s": 2*time.Hour + 30*time.Second, "1h30m10s": time.Hour + 30*time.Minute + 10*time.Second,
+		"10s30m1h": time.Hour + 30*time.Minute + 10*time.Second, "100ms200ms300ms": 600 * time.Millisecond,
+	}
+	for in, want := range valid {
+		if got, err := Duration(in).Parse(); err != nil || got != want {
+			t.Errorf("Duration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"1", "1m1", "1d", "1h30m10s20ms50h", "999999h", "1.5h", "-15m", "", "1us"} {
+		if _, err := Duration(in).Parse(); err == nil {
+			t.Errorf("Duration(%q) accepted", in)
+		}
+	}
+}
+
+func TestNameValidators(t *testing.T) {
+	tests := []struct {
+		fn   func(string) string
+		in   string
+		good bool
+	}{
+		{dns1123Label, "a-b-1", true},
+		{dns1123Label, "-a", false},
+		{dns1123Label, "A", false},
+		{dns1123Label, strings.Repeat("a", 64), false},
+		{dns1035Label, "1abc", false},
+		{dns1035Label, "abc1", true},
+		{dns1123Subdomain, "a.b-c.d", true},
+		{dns1123Subdomain, "a..b", false},
+		{ianaSvcName, "http-alt", true},
+		{ianaSvcName, "http--alt", false},
+		{ianaSvcName, "8080", false},
+		{ianaSvcName, "a-very-long-port-name", false},
+		{headerName, "X-Canary", true},
+		{headerName, "x:y", false},
+		{headerValue, "a b\tc", true},
+		{headerValue, " a", false},
+		{headerValue, "a  b", false},
+		{headerValue, "a\x01", false},
+		{PathValue, "/a/b%20c", true},
+		{PathValue, "/a//b", false},
+		{PathValue, "/a%2Fb", false},
+		{PathValue, "/a#b", false},
+		{PathValue, "/a b", false},
+		{PathValue, "/a/.", false},
+		{ValidateListenAddress, "localhost:80", true},
+		{ValidateListenAddress, "[::1]:80", true},
+		{ValidateListenAddress, "::1:80", false},
+		{ValidateListenAddress, "[127.0.0.1]:80", false},
+		{ValidateListenAddress, "127.0.0.1:080", false},
+		{ValidateListenAddress, "127.0.0.1", false},
+		{ValidateListenAddress, "[fe80::1%eth0]:80", false},
+	}
+	for _, tt := range tests {
+		if got := tt.fn(tt.in) == ""; got != tt.good {
+			t.Errorf("validate(%q) ok = %v, want %v (%s)", tt.in, got, tt.good, tt.fn(tt.in))
+		}
+	}
+}
+
+func TestAddrsOverlap(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"127.0.0.1:1", "127.0.0.1:1", true},
+		{"127.0.0.1:1", "127.0.0.1:2", false},
+		{"0.0.0.0:1", "10.0.0.1:1", true},
+		{"[::]:1", "127.0.0.1:1", true},
+		{"localhost:1", "127.0.0.1:1", true},
+		{"localhost:1", "[::1]:1", true},
+		{"localhost:1", "10.0.0.1:1", false},
+		{"127.0.0.1:1", "127.0.0.2:1", false},
+		{"[::ffff:127.0.0.1]:1", "127.0.0.1:1", true},
+	}
+	for _, tt := range tests {
+		if got := addrsOverlap(tt.a, tt.b); got != tt.want {
+			t.Errorf("addrsOverlap(%s, %s) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+// Parse must never panic, and must return exactly one of Config and error.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "*", "*.yaml"))
+	files = append(files, filepath.Join("..", "..", "testdata", "example.yaml"))
+	for _, file := range files {
+		if data, err := os.ReadFile(file); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("fuzz.yaml", data)
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("Parse returned cfg=%v err=%v", cfg != nil, err)
+		}
+	})
+}
+
+// Alias expansion must not make Parse exponential.
+func TestParseAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(minimalProxy + "---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nstatus:\n  x0: &b0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n")
+	for i := 1; i < 12; i++ {
+		fmt.Fprintf(&b, "  x%d: &b%d [*b%d, *b%d, *b%d, *b%d, *b%d, *b%d, *b%d, *b%d, *b%d, *b%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	b.WriteString("spec:\n  selector: {app: *b11}\n  ports: [{port: 80}]\n")
+	done := make(chan error, 1)
+	go func() {
+		_, err := Parse("bomb.yaml", []byte(b.String()))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("alias bomb accepted")
+		}
+		t.Log(err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Parse did not finish on an alias bomb")
+	}
+}

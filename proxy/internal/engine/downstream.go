@@ -1,0 +1,474 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/meshbench/meshbench/proxy/internal/balance"
+	"github.com/meshbench/meshbench/proxy/internal/http1"
+	"github.com/meshbench/meshbench/proxy/internal/metrics"
+	"github.com/meshbench/meshbench/proxy/internal/route"
+)
+
+// downState is where a downstream connection is in its request/response
+// cycle. Requests on one connection are served strictly one at a time: a
+// pipelined request stays in gnet's inbound buffer until the response before
+// it is complete, which answers pipelined requests in order by construction.
+type downState uint8
+
+const (
+	dsHead    downState = iota // waiting for (the rest of) a request head
+	dsBody                     // request routed; forwarding its body (or waiting for the upstream to connect)
+	dsWait                     // request fully forwarded; waiting for the response to finish
+	dsClosing                  // last response written; close once it is flushed
+)
+
+// downConn is one client connection (to the outbound or inbound listener).
+type downConn struct {
+	prev, next *downConn // loop.downs membership
+
+	l        *loop
+	c        gnet.Conn
+	inbound  bool
+	clientIP []byte // textual peer address, appended to X-Forwarded-For
+	state    downState
+	closed   bool
+	inRead   bool // onTraffic is on the stack: nested callers must not re-enter it
+
+	req  http1.Request
+	view reqView
+
+	headStart  int64 // monotime of the first byte of the pending head; 0 = none yet
+	lastActive int64 // monotime of the last progress, for the idle timeout
+	start      int64 // monotime the current request began (its first head byte)
+	deadline   int64 // monotime the current request times out; 0 = never
+
+	table    *route.Table // the config this request started with; in-flight requests finish on it
+	rule     *route.Rule
+	backend  *route.Backend
+	series   *metrics.RequestSeries
+	ep       *balance.Endpoint // endpoint with this request counted as outstanding
+	up       *upConn
+	attempts int // connection attempts made for the current request
+
+	bodyless    bool // the request had no body (safe to replay on a new connection)
+	bodyChunked bool
+	bodyLeft    int64
+	bodyScan    http1.ChunkedScanner
+	bodyDone    bool
+
+	respStarted bool // a response head (or local reply) has gone to the client
+	closeAfter  bool // close the connection once this response is written
+	keepAlive10 bool // HTTP/1.0 client that asked for keep-alive
+	isHEAD      bool
+
+	head []byte // request head rewritten for the upstream, kept until sent (and for one retry)
+	out  []byte // scratch for response heads and local replies
+}
+
+// reqView adapts a parsed request to route.Request without copying.
+type reqView struct {
+	buf []byte
+	req *http1.Request
+}
+
+func (v *reqView) Method() []byte { return v.req.Method.Bytes(v.buf) }
+func (v *reqView) Path() []byte   { return v.req.Path.Bytes(v.buf) }
+func (v *reqView) Query() []byte  { return v.req.Query.Bytes(v.buf) }
+
+// Header returns the first field named name (given in lower case).
+func (v *reqView) Header(name string) ([]byte, bool) {
+	for i := 0; i < v.req.NumHeaders; i++ {
+		h := &v.req.Headers[i]
+		if equalFoldLower(h.Name.Bytes(v.buf), name) {
+			return h.Value.Bytes(v.buf), true
+		}
+	}
+	return nil, false
+}
+
+// equalFoldLower reports whether b equals the lower-case ASCII string s,
+// ignoring the case of b.
+func equalFoldLower(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// onTraffic advances the connection as far as the buffered bytes allow.
+func (d *downConn) onTraffic() {
+	if d.inRead {
+		return
+	}
+	d.inRead = true
+	defer func() { d.inRead = false }()
+	for !d.closed {
+		switch d.state {
+		case dsHead:
+			if !d.readHead() {
+				return
+			}
+		case dsBody:
+			if !d.forwardBody() {
+				return
+			}
+		default:
+			// Pipelined bytes wait in gnet's buffer for their turn; bound them.
+			if d.c.InboundBuffered() > d.l.p.opts.MaxBufferedBytes {
+				d.l.p.bufferOverflow.Inc()
+				d.closeConn()
+			}
+			return
+		}
+	}
+}
+
+// resume continues with pipelined requests after an exchange ended from the
+// upstream side. It is a no-op when onTraffic is already on the stack.
+func (d *downConn) resume() {
+	if !d.closed && d.state == dsHead && d.c.InboundBuffered() > 0 {
+		d.onTraffic()
+	}
+}
+
+// readHead parses the next request head and dispatches it. It reports
+// whether the loop in onTraffic should continue.
+func (d *downConn) readHead() bool {
+	buf, _ := d.c.Peek(-1)
+	if len(buf) == 0 {
+		return false
+	}
+	o := &d.l.p.opts
+	now := monotime()
+	if d.headStart == 0 {
+		d.headStart = now
+	}
+	n, err := http1.ParseRequest(buf, o.MaxHeaderBytes, &d.req)
+	if err != nil {
+		// The framing of what follows is unknown: answer and close.
+		d.start, d.headStart = d.headStart, 0
+		d.resetExchange(d.l.p.table.Load())
+		d.bodyDone = false
+		status, reason := 400, "bad_request"
+		if e, ok := err.(*http1.Error); ok {
+			status, reason = e.Status, e.Reason
+		}
+		d.c.Discard(-1)
+		d.localReply(status, reason)
+		return false
+	}
+	if n == 0 {
+		return false
+	}
+	d.start, d.headStart, d.lastActive = d.headStart, 0, now
+	d.dispatch(buf[:n])
+	if d.closed {
+		return false
+	}
+	d.c.Discard(n)
+	return true
+}
+
+// resetExchange clears the per-request state for a new request on table t.
+func (d *downConn) resetExchange(t *route.Table) {
+	d.table, d.rule, d.backend, d.ep, d.up = t, nil, nil, nil, nil
+	d.series = d.l.requestSeries(t, d.inbound, nil, nil)
+	d.attempts = 0
+	d.respStarted = false
+	d.closeAfter = d.l.p.draining.Load()
+	d.keepAlive10 = false
+	d.deadline = 0
+	d.bodyChunked, d.bodyLeft, d.bodyDone, d.bodyless = false, 0, true, true
+	d.bodyScan.Reset()
+}
+
+// dispatch routes a parsed request and starts forwarding it.
+func (d *downConn) dispatch(head []byte) {
+	l, p := d.l, d.l.p
+	d.resetExchange(p.table.Load())
+	r := &d.req
+	d.isHEAD = r.IsHEAD
+	d.bodyLeft, d.bodyChunked = r.BodyLength()
+	d.bodyDone = !d.bodyChunked && d.bodyLeft == 0
+	d.bodyless = d.bodyDone
+	d.closeAfter = d.closeAfter || !r.KeepAlive
+	d.keepAlive10 = r.Minor == 0 && r.KeepAlive
+
+	t := d.table
+	timeout := p.opts.RequestTimeout
+	if d.inbound {
+		d.backend = t.Inbound()
+	} else {
+		svc := t.Lookup(r.Host.Bytes(head))
+		if svc == nil {
+			d.localReply(404, "unknown_host")
+			return
+		}
+		d.view.buf, d.view.req = head, r
+		d.rule = t.Match(svc, &d.view)
+		d.view.buf = nil
+		if d.rule == nil {
+			d.localReply(404, "no_route")
+			return
+		}
+		if d.rule.RequestTimeout > 0 {
+			timeout = d.rule.RequestTimeout
+		}
+		// Without retries one backend request spans the whole request, so
+		// the tighter of the two timeouts governs.
+		if bt := d.rule.BackendRequestTimeout; bt > 0 && (timeout == 0 || bt < timeout) {
+			timeout = bt
+		}
+		d.backend = d.rule.Pick(l.rnd)
+	}
+	if d.backend == nil {
+		d.series = l.requestSeries(t, d.inbound, d.rule, nil)
+		d.localReply(500, "no_backend")
+		return
+	}
+	d.series = l.requestSeries(t, d.inbound, d.rule, d.backend)
+	if d.backend.Invalid {
+		d.localReply(500, "invalid_backend")
+		return
+	}
+	if timeout > 0 {
+		d.deadline = d.start + int64(timeout)
+	}
+	d.head = http1.AppendRequestHead(d.head[:0], head, r, d.clientIP, nil)
+	d.state = dsBody
+	d.connectUpstream(false)
+}
+
+// connectUpstream picks an endpoint and attaches a pooled or new connection.
+// fresh forbids pooled connections (used when retrying after a stale one).
+func (d *downConn) connectUpstream(fresh bool) {
+	l := d.l
+	ep := balance.P2C(d.backend.Endpoints, l.rnd, time.Now())
+	if ep == nil {
+		d.localReply(503, "no_healthy_endpoint")
+		return
+	}
+	d.attempts++
+	d.ep = ep
+	ep.Begin()
+	var u *upConn
+	if !fresh {
+		u = l.idle(ep)
+	}
+	if u == nil {
+		u = l.dial(ep)
+	} else {
+		u.reused = true
+	}
+	d.up, u.down = u, d
+	if u.list == nil {
+		l.ups.pushFront(u)
+	}
+	if u.c != nil && u.connected {
+		u.begin()
+	}
+}
+
+// forwardBody moves buffered request-body bytes to the upstream. It reports
+// whether the loop in onTraffic should continue.
+func (d *downConn) forwardBody() bool {
+	u := d.up
+	if u == nil || !u.connected {
+		// Still connecting: the body waits in gnet's buffer, within bounds.
+		if d.c.InboundBuffered() > d.l.p.opts.MaxBufferedBytes {
+			d.l.p.bufferOverflow.Inc()
+			d.closeConn()
+		}
+		return false
+	}
+	if d.bodyDone {
+		d.state = dsWait
+		return true
+	}
+	buf, _ := d.c.Peek(-1)
+	if len(buf) == 0 {
+		return false
+	}
+	var n int
+	if d.bodyChunked {
+		var err error
+		var done bool
+		n, done, err = d.bodyScan.Scan(buf)
+		if err != nil {
+			// The upstream has seen part of a body it can never finish.
+			u.closeConn()
+			d.endpointDone(false)
+			d.bodyDone = false
+			reason := "bad_chunk"
+			if e, ok := err.(*http1.Error); ok {
+				reason = e.Reason
+			}
+			d.localReply(400, reason)
+			return false
+		}
+		d.bodyDone = done
+	} else {
+		n = len(buf)
+		if int64(n) > d.bodyLeft {
+			n = int(d.bodyLeft)
+		}
+		d.bodyLeft -= int64(n)
+		d.bodyDone = d.bodyLeft == 0
+	}
+	if !u.write(buf[:n]) || d.closed {
+		return false
+	}
+	d.c.Discard(n)
+	d.lastActive = monotime()
+	if u.c.OutboundBuffered() > d.l.p.opts.MaxBufferedBytes {
+		// gnet cannot stop reading a socket, so a slow upstream reader is
+		// bounded by disconnecting rather than by buffering without end.
+		d.l.p.bufferOverflow.Inc()
+		d.closeConn()
+		return false
+	}
+	if d.bodyDone && d.state == dsBody {
+		d.state = dsWait
+	}
+	return true
+}
+
+// write sends p to the client and reports whether the connection survived.
+func (d *downConn) write(p []byte) bool {
+	if d.closed {
+		return false
+	}
+	_, _ = d.c.Write(p) // a failed write closes the conn synchronously (OnClose)
+	return !d.closed
+}
+
+// endpointDone releases the endpoint's outstanding-request count.
+func (d *downConn) endpointDone(ok bool) {
+	if d.ep == nil {
+		return
+	}
+	d.ep.End()
+	if ok {
+		d.ep.ReportSuccess()
+	}
+	d.ep = nil
+}
+
+// localReply answers the current request with a response the proxy makes
+// itself (404, 503, ...), records it, and ends the exchange.
+func (d *downConn) localReply(status int, reason string) {
+	if d.closed {
+		return
+	}
+	if !d.bodyDone {
+		// The unread request body would be taken for the next request.
+		d.closeAfter = true
+	}
+	d.l.localReplies(d.inbound, status, reason).Inc()
+	d.series.Observe(status, time.Duration(monotime()-d.start))
+	d.out = http1.AppendLocalReply(d.out[:0], status, reason, d.closeAfter)
+	d.respStarted = true
+	if !d.write(d.out) {
+		return
+	}
+	d.endExchange()
+}
+
+// endExchange returns the connection to reading heads, or closes it.
+func (d *downConn) endExchange() {
+	d.up = nil
+	d.endpointDone(false)
+	d.lastActive = monotime()
+	if d.closeAfter {
+		d.state = dsClosing
+		if d.c.OutboundBuffered() == 0 {
+			d.closeConn()
+		}
+		return
+	}
+	d.state = dsHead
+}
+
+// checkTimeouts enforces the header-read, idle and request timeouts.
+func (d *downConn) checkTimeouts(now int64, o *Options) {
+	switch d.state {
+	case dsHead:
+		switch {
+		case d.headStart != 0 && o.HeaderReadTimeout > 0 && now-d.headStart > int64(o.HeaderReadTimeout):
+			d.start, d.headStart = d.headStart, 0
+			d.resetExchange(d.l.p.table.Load())
+			d.bodyDone = false
+			d.localReply(408, "header_read_timeout")
+		case d.headStart == 0 && (d.l.p.draining.Load() ||
+			(o.IdleTimeout > 0 && now-d.lastActive > int64(o.IdleTimeout))):
+			d.closeConn()
+		}
+	case dsBody, dsWait:
+		if d.deadline != 0 && now > d.deadline {
+			d.l.p.timeouts.Inc()
+			if d.respStarted {
+				d.closeConn() // part of the response is out: truncate
+				return
+			}
+			if d.up != nil {
+				d.up.closeConn()
+			}
+			d.localReply(504, "upstream_timeout")
+			d.resume()
+			return
+		}
+		if o.IdleTimeout > 0 && now-d.lastActive > int64(o.IdleTimeout) {
+			d.closeConn()
+		}
+	case dsClosing:
+		if d.c.OutboundBuffered() == 0 || (o.IdleTimeout > 0 && now-d.lastActive > int64(o.IdleTimeout)) {
+			d.closeConn()
+		}
+	}
+}
+
+// closeConn closes the client connection on the proxy's initiative.
+func (d *downConn) closeConn() {
+	if d.closed {
+		return
+	}
+	d.c.SetContext(nil) // late events for this conn are ignored
+	d.onClosed()
+	_ = d.c.Close() // asynchronous: d.c stays valid for the rest of this callback
+}
+
+// onClosed releases everything the connection held; it runs once, whether
+// the proxy or the peer closed it.
+func (d *downConn) onClosed() {
+	if d.closed {
+		return
+	}
+	d.closed = true
+	d.l.downs.remove(d)
+	d.l.p.activeConns(d.inbound).Add(-1)
+	if d.up != nil {
+		// The client left mid-exchange: the upstream connection is in an
+		// unknown state and cannot be reused.
+		if !d.respStarted {
+			d.series.Observe(0, time.Duration(monotime()-d.start))
+		}
+		d.up.down = nil
+		d.up.closeConn()
+		d.up = nil
+	}
+	d.endpointDone(false)
+	if d.l.p.draining.Load() {
+		d.l.p.maybeFinishDrain()
+	}
+}

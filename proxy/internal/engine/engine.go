@@ -1,0 +1,374 @@
+// Package engine is meshproxy's data plane: gnet event loops that accept
+// client connections, parse HTTP/1.1 heads, route them with a compiled
+// route.Table, and forward them over keep-alive upstream connections that
+// live on the same loop as the client connection.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/meshbench/meshbench/proxy/internal/metrics"
+	"github.com/meshbench/meshbench/proxy/internal/route"
+)
+
+// Options configure the engine. Zero durations disable the timeout they name.
+type Options struct {
+	OutboundAddr string // listener for the app's outgoing requests; "" = none
+	InboundAddr  string // listener for requests to the app; "" = none
+	EventLoops   int    // 0 = one per core
+
+	MaxHeaderBytes   int // request and response head limit (431 / 502 beyond it)
+	MaxBufferedBytes int // bytes buffered per connection direction before disconnecting
+	MaxConnections   int // client connections beyond this are closed on accept; 0 = no limit
+
+	HeaderReadTimeout   time.Duration // a started request head must complete within this
+	IdleTimeout         time.Duration // keep-alive client connections with no request, and stalled exchanges
+	UpstreamIdleTimeout time.Duration // pooled upstream connections
+	ConnectTimeout      time.Duration
+	RequestTimeout      time.Duration // default when no HTTPRoute timeout applies
+	Tick                time.Duration // timeout sweep period (timeout resolution)
+
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = 64 << 10
+	}
+	if o.MaxBufferedBytes <= 0 {
+		o.MaxBufferedBytes = 4 << 20
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 2 * time.Second
+	}
+	if o.UpstreamIdleTimeout <= 0 {
+		o.UpstreamIdleTimeout = 30 * time.Second
+	}
+	if o.Tick <= 0 {
+		o.Tick = 50 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Proxy is a running data plane. Its route table can be swapped at any time
+// (SetTable); requests already routed finish on the table they started with.
+type Proxy struct {
+	opts Options
+	reg  *metrics.Registry
+	log  *slog.Logger
+
+	table atomic.Pointer[route.Table]
+
+	loopsMu sync.Mutex
+	loops   map[gnet.EventLoop]*loop
+	seed    uint64
+
+	outAddr, inAddr *net.TCPAddr
+
+	engMu   sync.Mutex
+	eng     gnet.Engine
+	booted  chan struct{}
+	stopped chan struct{}
+	ready   atomic.Bool
+
+	draining  atomic.Bool
+	drainOnce sync.Once
+	drained   chan struct{}
+
+	// pre-resolved metrics
+	activeOut, activeIn    *metrics.Gauge
+	upstreamConns          *metrics.Gauge
+	bufferOverflow         *metrics.Counter
+	timeouts               *metrics.Counter
+	rejectedConns          *metrics.Counter
+	upstreamProtocolErrors *metrics.Counter
+	connectErrMu           sync.Mutex
+	connectErr             map[string]*metrics.Counter
+}
+
+// New prepares a proxy; Run starts it.
+func New(opts Options, table *route.Table, reg *metrics.Registry) (*Proxy, error) {
+	opts.setDefaults()
+	if opts.OutboundAddr == "" && opts.InboundAddr == "" {
+		return nil, errors.New("engine: no listener configured (need an outbound or inbound address)")
+	}
+	if table == nil {
+		return nil, errors.New("engine: nil route table")
+	}
+	p := &Proxy{
+		opts:       opts,
+		reg:        reg,
+		log:        opts.Logger,
+		loops:      make(map[gnet.EventLoop]*loop),
+		seed:       uint64(time.Now().UnixNano()),
+		booted:     make(chan struct{}),
+		stopped:    make(chan struct{}),
+		drained:    make(chan struct{}),
+		connectErr: make(map[string]*metrics.Counter),
+	}
+	var err error
+	if opts.OutboundAddr != "" {
+		if p.outAddr, err = net.ResolveTCPAddr("tcp", opts.OutboundAddr); err != nil {
+			return nil, fmt.Errorf("engine: outbound address %q: %w", opts.OutboundAddr, err)
+		}
+	}
+	if opts.InboundAddr != "" {
+		if p.inAddr, err = net.ResolveTCPAddr("tcp", opts.InboundAddr); err != nil {
+			return nil, fmt.Errorf("engine: inbound address %q: %w", opts.InboundAddr, err)
+		}
+	}
+	p.table.Store(table)
+	const activeHelp = "Open client connections by listener."
+	p.activeOut = reg.Gauge("meshproxy_active_connections", activeHelp, "direction", "outbound")
+	p.activeIn = reg.Gauge("meshproxy_active_connections", activeHelp, "direction", "inbound")
+	p.upstreamConns = reg.Gauge("meshproxy_upstream_connections", "Open or opening connections to endpoints.")
+	p.bufferOverflow = reg.Counter("meshproxy_buffer_overflow_total",
+		"Connections closed because a peer made the proxy buffer more than limits.maxBufferedBytes.")
+	p.rejectedConns = reg.Counter("meshproxy_rejected_connections_total",
+		"Client connections closed on accept because limits.maxConnections was reached.")
+	p.timeouts = reg.Counter("meshproxy_request_timeouts_total", "Requests that hit their request timeout.")
+	p.upstreamProtocolErrors = reg.Counter("meshproxy_upstream_protocol_errors_total",
+		"Upstream responses that were malformed or cut short.")
+	return p, nil
+}
+
+// SetTable swaps the route table atomically.
+func (p *Proxy) SetTable(t *route.Table) { p.table.Store(t) }
+
+// Table returns the current route table.
+func (p *Proxy) Table() *route.Table { return p.table.Load() }
+
+// Ready reports whether the listeners accept and the proxy is not draining.
+func (p *Proxy) Ready() bool { return p.ready.Load() && !p.draining.Load() }
+
+// Booted is closed once the listeners accept connections.
+func (p *Proxy) Booted() <-chan struct{} { return p.booted }
+
+// Run listens and serves until Stop or Shutdown; it blocks.
+func (p *Proxy) Run() error {
+	var addrs []string
+	if p.outAddr != nil {
+		addrs = append(addrs, "tcp://"+p.opts.OutboundAddr)
+	}
+	if p.inAddr != nil {
+		addrs = append(addrs, "tcp://"+p.opts.InboundAddr)
+	}
+	opts := []gnet.Option{
+		gnet.WithMulticore(true),
+		gnet.WithTicker(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithReuseAddr(true),
+		gnet.WithLogger(gnetLogger{p.log}),
+	}
+	if p.opts.EventLoops > 0 {
+		opts = append(opts, gnet.WithNumEventLoop(p.opts.EventLoops))
+	}
+	defer close(p.stopped)
+	err := gnet.Rotate(&handler{p: p}, addrs, opts...)
+	p.ready.Store(false)
+	return err
+}
+
+// Shutdown drains: connections accepted from now on are closed unread,
+// responses carry "Connection: close", idle connections are closed, and the
+// engine stops when no client connection is left or ctx ends, whichever
+// comes first. It returns after the engine has stopped.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.draining.Store(true)
+	select {
+	case <-p.booted:
+	case <-p.stopped:
+		return nil
+	}
+	p.maybeFinishDrain()
+	var err error
+	select {
+	case <-p.drained:
+	case <-ctx.Done():
+		err = fmt.Errorf("drain timed out with %d client connections open", p.activeOut.Value()+p.activeIn.Value())
+	}
+	p.stop()
+	return err
+}
+
+// Stop stops the engine at once, closing every connection.
+func (p *Proxy) Stop() { p.stop() }
+
+func (p *Proxy) stop() {
+	select {
+	case <-p.booted:
+	case <-p.stopped:
+		return
+	}
+	p.engMu.Lock()
+	eng := p.eng
+	p.engMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = eng.Stop(ctx)
+	<-p.stopped
+}
+
+func (p *Proxy) maybeFinishDrain() {
+	if p.activeOut.Value()+p.activeIn.Value() == 0 {
+		p.drainOnce.Do(func() { close(p.drained) })
+	}
+}
+
+func (p *Proxy) activeConns(inbound bool) *metrics.Gauge {
+	if inbound {
+		return p.activeIn
+	}
+	return p.activeOut
+}
+
+// connectErrors is the connect-failure counter of an endpoint address.
+func (p *Proxy) connectErrors(addr string) *metrics.Counter {
+	p.connectErrMu.Lock()
+	defer p.connectErrMu.Unlock()
+	c := p.connectErr[addr]
+	if c == nil {
+		c = p.reg.Counter("meshproxy_upstream_connect_errors_total",
+			"Failed connection attempts to endpoints.", "endpoint", addr)
+		p.connectErr[addr] = c
+	}
+	return c
+}
+
+// loopOf returns the state of c's event loop, creating it on first use.
+func (p *Proxy) loopOf(c gnet.Conn) *loop {
+	el := c.EventLoop()
+	p.loopsMu.Lock()
+	defer p.loopsMu.Unlock()
+	l := p.loops[el]
+	if l == nil {
+		p.seed += 0x9e3779b97f4a7c15
+		l = newLoop(p, el, p.seed)
+		p.loops[el] = l
+	}
+	return l
+}
+
+// handler receives gnet's events and hands them to the connection objects.
+type handler struct {
+	gnet.BuiltinEventEngine
+	p *Proxy
+}
+
+func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
+	h.p.engMu.Lock()
+	h.p.eng = eng
+	h.p.engMu.Unlock()
+	h.p.ready.Store(true)
+	close(h.p.booted)
+	return gnet.None
+}
+
+func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	p := h.p
+	if u, ok := c.Context().(*upConn); ok {
+		return nil, u.onOpen(c)
+	}
+	if p.draining.Load() {
+		return nil, gnet.Close
+	}
+	if m := p.opts.MaxConnections; m > 0 && p.activeOut.Value()+p.activeIn.Value() >= int64(m) {
+		p.rejectedConns.Inc()
+		return nil, gnet.Close
+	}
+	l := p.loopOf(c)
+	d := &downConn{l: l, c: c, inbound: p.isInbound(c.LocalAddr())}
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		if ap, ok := netip.AddrFromSlice(ta.IP); ok {
+			d.clientIP = ap.Unmap().AppendTo(nil)
+		}
+	}
+	d.lastActive = monotime()
+	d.bodyDone = true
+	l.downs.push(d)
+	p.activeConns(d.inbound).Add(1)
+	c.SetContext(d)
+	return nil, gnet.None
+}
+
+// isInbound tells which listener accepted a connection by its local address.
+func (p *Proxy) isInbound(a net.Addr) bool {
+	if p.inAddr == nil {
+		return false
+	}
+	if p.outAddr == nil {
+		return true
+	}
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	if ta.Port != p.inAddr.Port {
+		return false
+	}
+	return ta.Port != p.outAddr.Port || ta.IP.Equal(p.inAddr.IP)
+}
+
+func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
+	switch x := c.Context().(type) {
+	case *downConn:
+		x.onTraffic()
+	case *upConn:
+		x.onTraffic()
+	default:
+		// A connection the proxy already gave up on: drop late bytes.
+		_, _ = c.Discard(-1)
+	}
+	return gnet.None
+}
+
+func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
+	switch x := c.Context().(type) {
+	case *downConn:
+		x.onClosed()
+	case *upConn:
+		x.onPeerClosed()
+	}
+	c.SetContext(nil)
+	return gnet.None
+}
+
+// OnTick runs on gnet's ticker goroutine; the sweep itself must run on each
+// loop, so it is handed over with Execute.
+func (h *handler) OnTick() (time.Duration, gnet.Action) {
+	p := h.p
+	p.loopsMu.Lock()
+	for _, l := range p.loops {
+		_ = l.el.Execute(context.Background(), l.sweepFn)
+	}
+	p.loopsMu.Unlock()
+	if p.draining.Load() {
+		p.maybeFinishDrain()
+	}
+	return p.opts.Tick, gnet.None
+}
+
+// statusLabel renders a status code for a metric label.
+func statusLabel(code int) string { return strconv.Itoa(code) }
+
+// gnetLogger routes gnet's logs into slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }

@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/meshbench/meshbench/proxy/internal/balance"
+	"github.com/meshbench/meshbench/proxy/internal/metrics"
+	"github.com/meshbench/meshbench/proxy/internal/route"
+)
+
+// epoch anchors monotonic time: every timestamp the engine keeps is
+// nanoseconds since epoch, read through the monotonic clock so wall-clock
+// jumps never fire or suppress a timeout.
+var epoch = time.Now()
+
+func monotime() int64 { return int64(time.Since(epoch)) }
+
+// loop is the state one gnet event loop owns. Everything in it is touched
+// only from that loop's goroutine, which is why none of it is locked: the
+// downstream connection, the upstream connection that serves it, their pools
+// and the timeout sweep all run on the same goroutine.
+type loop struct {
+	p   *Proxy
+	el  gnet.EventLoop
+	rnd *balance.Rand
+
+	// pools holds idle keep-alive upstream connections by endpoint address.
+	pools map[string]*upList
+
+	downs downList // every open downstream connection, for the timeout sweep
+	ups   upList   // upstream connections in use or connecting, for the sweep
+
+	// series caches the metric children per (rule, backend) so the hot path
+	// never takes the registry's lock; it is cleared when the table changes.
+	series      map[seriesKey]*metrics.RequestSeries
+	seriesTable *route.Table
+	replies     map[replyKey]*metrics.Counter
+
+	sweepFn gnet.RunnableFunc // pre-built so each tick does not allocate a method value
+	scratch [64]byte
+}
+
+type seriesKey struct {
+	inbound bool
+	rule    *route.Rule
+	backend *route.Backend
+}
+
+type replyKey struct {
+	inbound bool
+	reason  string
+	status  int
+}
+
+func newLoop(p *Proxy, el gnet.EventLoop, seed uint64) *loop {
+	l := &loop{
+		p:       p,
+		el:      el,
+		rnd:     balance.NewRand(seed),
+		pools:   make(map[string]*upList),
+		series:  make(map[seriesKey]*metrics.RequestSeries),
+		replies: make(map[replyKey]*metrics.Counter),
+	}
+	l.sweepFn = l.sweep
+	return l
+}
+
+// requestSeries returns the pre-resolved metric child for a request's route
+// and backend, creating it once per loop and table.
+func (l *loop) requestSeries(t *route.Table, inbound bool, r *route.Rule, b *route.Backend) *metrics.RequestSeries {
+	if l.seriesTable != t {
+		clear(l.series)
+		l.seriesTable = t
+	}
+	k := seriesKey{inbound: inbound, rule: r, backend: b}
+	if s, ok := l.series[k]; ok {
+		return s
+	}
+	ruleName, backendName := "", ""
+	if r != nil {
+		ruleName = r.Name
+	}
+	if b != nil {
+		backendName = b.Name
+	}
+	s := l.p.reg.Requests(direction(inbound), ruleName, backendName)
+	l.series[k] = s
+	return s
+}
+
+// localReplies returns the counter of replies the proxy made itself.
+func (l *loop) localReplies(inbound bool, status int, reason string) *metrics.Counter {
+	k := replyKey{inbound: inbound, reason: reason, status: status}
+	if c, ok := l.replies[k]; ok {
+		return c
+	}
+	c := l.p.reg.Counter("meshproxy_local_replies_total",
+		"Responses meshproxy generated itself instead of forwarding, by reason.",
+		"direction", direction(inbound), "code", statusLabel(status), "reason", reason)
+	l.replies[k] = c
+	return c
+}
+
+func direction(inbound bool) string {
+	if inbound {
+		return "inbound"
+	}
+	return "outbound"
+}
+
+// idle takes an idle keep-alive connection to ep from the pool, or nil.
+func (l *loop) idle(ep *balance.Endpoint) *upConn {
+	pl := l.pools[ep.Addr]
+	if pl == nil {
+		return nil
+	}
+	u := pl.popFront()
+	return u
+}
+
+// release puts a healthy upstream connection back in its endpoint's pool.
+func (l *loop) release(u *upConn) {
+	pl := l.pools[u.ep.Addr]
+	if pl == nil {
+		pl = &upList{}
+		l.pools[u.ep.Addr] = pl
+	}
+	u.idleSince = monotime()
+	pl.pushFront(u)
+}
+
+// sweep runs on the loop every tick: it enforces header-read, idle and
+// request timeouts, closes connections that finished flushing, and drops
+// idle upstream connections. Timeouts therefore have the tick's resolution.
+func (l *loop) sweep(_ context.Context) error {
+	now := monotime()
+	o := &l.p.opts
+	for d := l.downs.head; d != nil; {
+		next := d.next
+		d.checkTimeouts(now, o)
+		d = next
+	}
+	for _, pl := range l.pools {
+		for u := pl.tail; u != nil; {
+			prev := u.prev
+			if l.p.draining.Load() || now-u.idleSince > int64(o.UpstreamIdleTimeout) {
+				u.closeConn()
+			}
+			u = prev
+		}
+	}
+	if l.p.draining.Load() {
+		l.p.maybeFinishDrain()
+	}
+	return nil
+}

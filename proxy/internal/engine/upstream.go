@@ -1,0 +1,367 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/meshbench/meshbench/proxy/internal/balance"
+	"github.com/meshbench/meshbench/proxy/internal/http1"
+)
+
+// upConn is one connection from the proxy to an endpoint. It lives on the
+// loop of the downstream connection that opened it and serves one exchange
+// at a time; between exchanges it waits in the loop's pool for its endpoint.
+type upConn struct {
+	prev, next *upConn
+	list       *upList // the pool or loop.ups list it is on, nil if none
+
+	l         *loop
+	c         gnet.Conn // nil until the dial completes
+	ep        *balance.Endpoint
+	down      *downConn // the exchange it serves; nil while idle
+	connected bool
+	closed    bool
+	reused    bool // taken from the pool: may have been closed by the peer meanwhile
+	idleSince int64
+
+	resp     http1.Response
+	headDone bool
+	noReuse  bool
+	received bool // any response byte arrived for the current exchange
+	kind     http1.BodyKind
+	left     int64
+	scan     http1.ChunkedScanner
+}
+
+// dial opens a new connection to ep off the loop (connect is blocking in
+// the net package) and enrolls it on this loop, so the exchange never
+// crosses goroutines. The outcome arrives on the loop: OnOpen on success,
+// onDialFailed otherwise.
+func (l *loop) dial(ep *balance.Endpoint) *upConn {
+	u := &upConn{l: l, ep: ep}
+	l.p.upstreamConns.Add(1)
+	timeout := l.p.opts.ConnectTimeout
+	go func() {
+		fail := func(err error) {
+			_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				u.onDialFailed(err)
+				return nil
+			}))
+		}
+		conn, err := net.DialTimeout("tcp", ep.Addr, timeout)
+		if err != nil {
+			fail(err)
+			return
+		}
+		ch, err := l.el.Enroll(gnet.NewContext(context.Background(), u), conn)
+		if err != nil {
+			_ = conn.Close()
+			fail(err)
+			return
+		}
+		if res := <-ch; res.Err != nil {
+			fail(res.Err)
+		}
+	}()
+	return u
+}
+
+// onOpen runs on the loop once the dialed connection is registered.
+func (u *upConn) onOpen(c gnet.Conn) gnet.Action {
+	u.c = c
+	u.connected = true
+	if u.closed {
+		c.SetContext(nil)
+		return gnet.Close
+	}
+	if u.down == nil {
+		// Its request went away while connecting; keep the connection warm.
+		if u.list != nil {
+			u.list.remove(u)
+		}
+		u.l.release(u)
+		return gnet.None
+	}
+	u.begin()
+	return gnet.None
+}
+
+// begin sends the attached request's head and whatever body is buffered.
+func (u *upConn) begin() {
+	d := u.down
+	u.resp.Reset()
+	u.headDone, u.noReuse, u.received = false, false, false
+	u.scan.Reset()
+	if !u.write(d.head) {
+		return
+	}
+	d.lastActive = monotime()
+	d.onTraffic() // forwards any buffered body; no-op if already on the stack
+}
+
+// write sends p upstream and reports whether the connection survived.
+func (u *upConn) write(p []byte) bool {
+	if u.closed || u.c == nil {
+		return false
+	}
+	_, _ = u.c.Write(p) // a failed write closes the conn synchronously (OnClose)
+	return !u.closed
+}
+
+// onTraffic forwards the response to the client as it arrives.
+func (u *upConn) onTraffic() {
+	d := u.down
+	if d == nil {
+		// Bytes on an idle connection belong to no request: the stream is
+		// out of sync, drop the connection.
+		u.closeConn()
+		return
+	}
+	o := &u.l.p.opts
+	for !u.closed && u.down == d {
+		buf, _ := u.c.Peek(-1)
+		if len(buf) == 0 {
+			return
+		}
+		u.received = true
+		d.lastActive = monotime()
+		if !u.headDone {
+			n, err := http1.ParseResponse(buf, o.MaxHeaderBytes, &u.resp)
+			if err != nil {
+				u.failExchange(502, "bad_response")
+				return
+			}
+			if n == 0 {
+				if len(buf) > o.MaxHeaderBytes {
+					u.failExchange(502, "response_header_too_large")
+				}
+				return
+			}
+			if !u.onHead(buf[:n]) {
+				return
+			}
+			continue
+		}
+		var n int
+		done := false
+		switch u.kind {
+		case http1.BodyLength:
+			n = len(buf)
+			if int64(n) > u.left {
+				n = int(u.left)
+			}
+			u.left -= int64(n)
+			done = u.left == 0
+		case http1.BodyChunked:
+			var err error
+			n, done, err = u.scan.Scan(buf)
+			if err != nil {
+				// Part of the response is out: all we can do is cut it.
+				u.l.p.upstreamProtocolErrors.Inc()
+				d.series.Observe(u.resp.Status, time.Duration(monotime()-d.start))
+				d.closeConn()
+				return
+			}
+		default: // BodyUntilClose: everything until the upstream closes
+			n = len(buf)
+		}
+		if !d.write(buf[:n]) || u.closed {
+			return
+		}
+		u.c.Discard(n)
+		if done {
+			u.finish()
+			return
+		}
+		if d.c.OutboundBuffered() > o.MaxBufferedBytes {
+			// gnet cannot pause reading the upstream, so a client that
+			// reads slower than the upstream sends is disconnected.
+			u.l.p.bufferOverflow.Inc()
+			d.closeConn()
+			return
+		}
+	}
+}
+
+// onHead handles a complete response head. It reports whether to continue.
+func (u *upConn) onHead(head []byte) bool {
+	d := u.down
+	status := u.resp.Status
+	if status >= 100 && status < 200 {
+		if status == 101 {
+			// Upgrade is hop-by-hop and never forwarded, so a 101 is a
+			// protocol violation by the upstream.
+			u.failExchange(502, "unexpected_upgrade")
+			return false
+		}
+		// Interim response (100 Continue, 103 Early Hints): pass it on and
+		// wait for the final one.
+		d.out = http1.AppendResponseHead(d.out[:0], head, &u.resp, false, false, nil)
+		if !d.write(d.out) || u.closed {
+			return false
+		}
+		u.c.Discard(len(head))
+		u.resp.Reset()
+		return true
+	}
+	u.kind, u.left = u.resp.Framing(d.isHEAD)
+	if u.kind == http1.BodyUntilClose {
+		d.closeAfter, u.noReuse = true, true
+	}
+	if !u.resp.KeepAlive {
+		u.noReuse = true
+	}
+	if u.l.p.draining.Load() {
+		d.closeAfter = true
+	}
+	if !d.bodyDone {
+		// The upstream answered before the request body ended (an early
+		// 413, say): the rest of the body cannot be resynchronised.
+		d.closeAfter = true
+	}
+	d.out = http1.AppendResponseHead(d.out[:0], head, &u.resp, d.closeAfter, d.keepAlive10 && !d.closeAfter, nil)
+	u.headDone = true
+	d.respStarted = true
+	if !d.write(d.out) || u.closed {
+		return false
+	}
+	u.c.Discard(len(head))
+	if u.kind == http1.BodyNone || (u.kind == http1.BodyLength && u.left == 0) {
+		u.finish()
+		return false
+	}
+	return true
+}
+
+// finish completes the exchange: record it, pool or close the connection,
+// and let the client connection move on to its next request.
+func (u *upConn) finish() {
+	d := u.down
+	d.series.Observe(u.resp.Status, time.Duration(monotime()-d.start))
+	d.endpointDone(true)
+	u.down, d.up = nil, nil
+	reusable := !u.noReuse && d.bodyDone && u.c.InboundBuffered() == 0 && !u.l.p.draining.Load()
+	if u.list != nil {
+		u.list.remove(u)
+	}
+	if reusable {
+		u.l.release(u)
+	} else {
+		u.closeConn()
+	}
+	d.endExchange()
+	d.resume()
+}
+
+// failExchange answers the client with a local error when no response byte
+// has reached it yet, and cuts the connection otherwise.
+func (u *upConn) failExchange(status int, reason string) {
+	d := u.down
+	u.l.p.upstreamProtocolErrors.Inc()
+	u.closeConn()
+	if d == nil {
+		return
+	}
+	d.up = nil
+	if d.respStarted {
+		d.series.Observe(status, time.Duration(monotime()-d.start))
+		d.closeConn()
+		return
+	}
+	d.localReply(status, reason)
+	d.resume()
+}
+
+// onDialFailed runs on the loop when the connection could not be opened.
+func (u *upConn) onDialFailed(err error) {
+	if u.closed {
+		return
+	}
+	u.markClosed()
+	u.ep.ReportConnectFailure(time.Now())
+	u.l.p.connectErrors(u.ep.Addr).Inc()
+	d := u.down
+	if d == nil {
+		return
+	}
+	u.down, d.up = nil, nil
+	d.endpointDone(false)
+	// Nothing was sent, so trying another endpoint once is always safe.
+	if d.attempts < 2 && len(d.backend.Endpoints) > 1 {
+		d.connectUpstream(false)
+		return
+	}
+	reason := "upstream_connect_failed"
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		reason = "connection_refused"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		reason = "connect_timeout"
+	}
+	d.localReply(503, reason)
+	d.resume()
+}
+
+// onPeerClosed runs when the upstream closed the connection (or a write to
+// it failed).
+func (u *upConn) onPeerClosed() {
+	if u.closed {
+		return
+	}
+	u.markClosed()
+	d := u.down
+	if d == nil {
+		return // an idle pooled connection timed out on the upstream's side
+	}
+	u.down, d.up = nil, nil
+	switch {
+	case u.headDone && u.kind == http1.BodyUntilClose:
+		// The close is the end of the body.
+		d.series.Observe(u.resp.Status, time.Duration(monotime()-d.start))
+		d.endpointDone(true)
+		d.endExchange() // closeAfter is set: the client conn closes too
+	case u.headDone:
+		// Truncated response: the client must see the cut.
+		d.series.Observe(u.resp.Status, time.Duration(monotime()-d.start))
+		d.endpointDone(false)
+		d.closeConn()
+	case u.reused && !u.received && d.bodyless && d.attempts < 2:
+		// A pooled connection the upstream closed just as we reused it (the
+		// keep-alive race). The request never reached the application
+		// (bodiless and no byte came back), so retrying on a new connection
+		// is what every HTTP client does here.
+		d.endpointDone(false)
+		d.connectUpstream(true)
+	default:
+		d.endpointDone(false)
+		d.localReply(502, "upstream_reset")
+		d.resume()
+	}
+}
+
+// closeConn closes the upstream connection on the proxy's initiative. It
+// does not touch the downstream side: callers deal with it.
+func (u *upConn) closeConn() {
+	if u.closed {
+		return
+	}
+	u.markClosed()
+	if u.c != nil {
+		u.c.SetContext(nil)
+		_ = u.c.Close() // asynchronous: u.c stays valid for the rest of this callback
+	}
+}
+
+func (u *upConn) markClosed() {
+	u.closed = true
+	if u.list != nil {
+		u.list.remove(u)
+	}
+	u.l.p.upstreamConns.Add(-1)
+}

@@ -1,0 +1,275 @@
+package route
+
+import (
+	"cmp"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Path match kinds, in precedence order (lower first).
+const (
+	pathExact uint8 = iota
+	pathRegex
+	pathPrefix
+)
+
+// match is one compiled HTTPRouteMatch of one rule, bound to the precedence
+// data of its route.
+type match struct {
+	pathKind uint8
+	// path is the Exact value, or the PathPrefix value without its trailing
+	// '/' ("" for "/"), or the original RegularExpression.
+	path    string
+	pathLen int // precedence: characters in the value as written
+	re      *regexp.Regexp
+	method  string // "" = any
+	headers []valueMatch
+	queries []valueMatch
+
+	rule *Rule
+
+	// Tie-breakers across and within routes.
+	created  time.Time
+	routeKey string // "{namespace}/{name}"
+	ruleIdx  int
+	matchIdx int
+}
+
+// valueMatch is a header or query parameter condition. For headers name is
+// lower-case; re is set for RegularExpression matches.
+type valueMatch struct {
+	name  string
+	value string
+	re    *regexp.Regexp
+}
+
+// compareMatches orders matches by Gateway API precedence (see the package
+// doc): negative when a takes precedence over b.
+func compareMatches(a, b *match) int {
+	if c := cmp.Compare(a.pathKind, b.pathKind); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.pathLen, a.pathLen); c != 0 { // longer first
+		return c
+	}
+	if am, bm := a.method != "", b.method != ""; am != bm {
+		if am {
+			return -1
+		}
+		return 1
+	}
+	if c := cmp.Compare(len(b.headers), len(a.headers)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(len(b.queries), len(a.queries)); c != 0 {
+		return c
+	}
+	if c := a.created.Compare(b.created); c != 0 { // older first
+		return c
+	}
+	if c := strings.Compare(a.routeKey, b.routeKey); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.ruleIdx, b.ruleIdx); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.matchIdx, b.matchIdx)
+}
+
+// match reports whether req satisfies every condition of m. Cheap checks
+// run first.
+func (m *match) match(req Request) bool {
+	if m.method != "" && string(req.Method()) != m.method {
+		return false
+	}
+	path := req.Path()
+	switch m.pathKind {
+	case pathExact:
+		if string(path) != m.path {
+			return false
+		}
+	case pathPrefix:
+		if !hasPathPrefix(path, m.path) {
+			return false
+		}
+	case pathRegex:
+		if !m.re.Match(path) {
+			return false
+		}
+	}
+	for i := range m.headers {
+		h := &m.headers[i]
+		v, ok := req.Header(h.name)
+		if !ok {
+			return false
+		}
+		v = trimOWS(v)
+		if h.re != nil {
+			if !h.re.Match(v) {
+				return false
+			}
+		} else if string(v) != h.value {
+			return false
+		}
+	}
+	if len(m.queries) > 0 {
+		q := req.Query()
+		for i := range m.queries {
+			if !m.queries[i].matchQuery(q) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// hasPathPrefix reports whether path starts with the path elements of
+// prefix (given without a trailing '/'): "/foo" matches "/foo", "/foo/" and
+// "/foo/bar", not "/foobar". The empty prefix (from "/") matches anything.
+func hasPathPrefix(path []byte, prefix string) bool {
+	if prefix == "" {
+		return true
+	}
+	if len(path) < len(prefix) || string(path[:len(prefix)]) != prefix {
+		return false
+	}
+	return len(path) == len(prefix) || path[len(prefix)] == '/'
+}
+
+// trimOWS strips the optional whitespace HTTP allows around field values,
+// in case the parser left any.
+func trimOWS(v []byte) []byte {
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return v
+}
+
+// matchQuery reports whether the first parameter named q.name in the raw
+// query string has a matching value.
+func (q *valueMatch) matchQuery(query []byte) bool {
+	raw, ok := queryParam(query, q.name)
+	if !ok {
+		return false
+	}
+	if q.re == nil {
+		return decodedEqual(raw, q.value)
+	}
+	if !needsDecoding(raw) {
+		return q.re.Match(raw)
+	}
+	bp := decodeBufs.Get().(*[]byte)
+	buf := appendDecoded((*bp)[:0], raw)
+	ok = q.re.Match(buf)
+	*bp = buf
+	decodeBufs.Put(bp)
+	return ok
+}
+
+// decodeBufs holds scratch buffers for percent-decoding query values before
+// a regular expression match. A sync.Pool keeps the steady state
+// allocation-free without tying a buffer to each event loop.
+var decodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// queryParam returns the raw value of the first parameter whose decoded name
+// is name ("" for a parameter without '=').
+func queryParam(query []byte, name string) ([]byte, bool) {
+	for len(query) > 0 {
+		var pair []byte
+		if i := indexByte(query, '&'); i >= 0 {
+			pair, query = query[:i], query[i+1:]
+		} else {
+			pair, query = query, nil
+		}
+		if len(pair) == 0 {
+			continue
+		}
+		key, val := pair, []byte(nil)
+		if i := indexByte(pair, '='); i >= 0 {
+			key, val = pair[:i], pair[i+1:]
+		}
+		if decodedEqual(key, name) {
+			return val, true
+		}
+	}
+	return nil, false
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// decodedEqual reports whether the URL-query-decoded form of raw equals
+// want, without materialising the decoded bytes. A '%' not followed by two
+// hex digits stands for itself, as browsers treat it.
+func decodedEqual(raw []byte, want string) bool {
+	j := 0
+	for i := 0; i < len(raw); j++ {
+		c, n := decodeAt(raw, i)
+		if j >= len(want) || want[j] != c {
+			return false
+		}
+		i += n
+	}
+	return j == len(want)
+}
+
+// decodeAt decodes the query byte at raw[i], returning it and how many raw
+// bytes it used.
+func decodeAt(raw []byte, i int) (byte, int) {
+	switch c := raw[i]; c {
+	case '+':
+		return ' ', 1
+	case '%':
+		if i+2 < len(raw) {
+			if h, ok := unhex(raw[i+1]); ok {
+				if l, ok := unhex(raw[i+2]); ok {
+					return h<<4 | l, 3
+				}
+			}
+		}
+		return c, 1
+	default:
+		return c, 1
+	}
+}
+
+func needsDecoding(raw []byte) bool {
+	for _, c := range raw {
+		if c == '%' || c == '+' {
+			return true
+		}
+	}
+	return false
+}
+
+func appendDecoded(dst, raw []byte) []byte {
+	for i := 0; i < len(raw); {
+		c, n := decodeAt(raw, i)
+		dst = append(dst, c)
+		i += n
+	}
+	return dst
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}

@@ -1,0 +1,185 @@
+// Package route compiles a config.Config into an immutable routing table
+// that event loops consult for every request: which Service a Host header
+// names, which HTTPRoute rule a request matches (Gateway API semantics and
+// precedence, GAMMA mesh profile), and which weighted backend serves it.
+//
+// A Table is built once per configuration and never modified, so any number
+// of event loops may read it concurrently without locks; a reload builds a
+// new Table and swaps a pointer. The per-request path (Lookup, Match, Pick)
+// does not allocate.
+//
+// # Semantics
+//
+// Routes attach to Services through parentRefs (kind Service, group ""). A
+// parentRef with a port (or sectionName, the port's name) attaches to that
+// Service port only, otherwise to all of the Service's TCP ports. A route in
+// the Service's own namespace is a producer route and applies to every
+// client; a route in another namespace is a consumer route and applies only
+// to clients in the route's namespace, i.e. when the Proxy document's
+// metadata.namespace equals it, in which case it replaces the producer
+// routes for that Service port (GEP-1294 / GAMMA). A Service port with no
+// route attached gets an implicit rule that sends all traffic to the
+// Service's own endpoints.
+//
+// Within a Service port all matches of all attached rules are ordered by
+// Gateway API precedence: Exact path; then RegularExpression path, longer
+// pattern first (the spec leaves regex precedence to implementations; this
+// is Envoy Gateway's order, and puts a hand-written regex above generic
+// prefixes); then PathPrefix, longer prefix first; then a method match;
+// then more header matches; then more query parameter matches; then the
+// older route (creationTimestamp; an unset timestamp counts as oldest); then
+// "{namespace}/{name}" alphabetically; then rule order and match order within
+// the route. The first match in that order that the request satisfies wins.
+//
+// Matching details: PathPrefix compares whole path elements ("/foo" matches
+// "/foo", "/foo/" and "/foo/bar" but not "/foobar") and ignores a trailing
+// '/' in the prefix. Paths are compared as received, without normalisation
+// or percent-decoding. Header names are case-insensitive and values
+// case-sensitive; only the first header field of a name is considered.
+// Query parameter names and values are case-sensitive and compared after
+// percent-decoding ('+' decodes to a space, as in HTML forms); only the first
+// parameter of a name is considered, as the spec recommends. Regular
+// expressions are Go RE2 and must match the whole path, header value or
+// parameter value (they are anchored), as in Envoy. If a match lists the
+// same header (or query parameter) name twice, only the first entry counts,
+// as the spec requires.
+//
+// backendRefs name Service ports in the route's namespace or, since GAMMA
+// allows mesh routes to reference backends in any namespace without a
+// ReferenceGrant (GEP-1294), in another namespace. A backendRef whose
+// Service or port does not exist is kept as an Invalid backend so that its
+// share of the traffic gets 500, as the spec requires, and is reported in
+// Table.Warnings.
+package route
+
+import (
+	"time"
+
+	"github.com/meshbench/meshbench/proxy/internal/balance"
+)
+
+// Request is what routing reads from a request. The proxy implements it
+// over its parser's buffer, returning sub-slices, so routing allocates
+// nothing.
+type Request interface {
+	Method() []byte
+	// Path is the request target's path as received, without the query.
+	Path() []byte
+	// Query is the raw query string without the leading '?'.
+	Query() []byte
+	// Header returns the value of the first header field whose name equals
+	// name case-insensitively; name is lower-case.
+	Header(name string) ([]byte, bool)
+}
+
+// Options tunes Compile.
+type Options struct {
+	// ClusterDomain is the cluster DNS suffix accepted in Host headers
+	// (name.ns.svc.<ClusterDomain>). Default "cluster.local".
+	ClusterDomain string
+}
+
+// DefaultClusterDomain is the Kubernetes default cluster domain.
+const DefaultClusterDomain = "cluster.local"
+
+// Service is one routable port of a Kubernetes Service: the unit that Host
+// headers and cluster IPs resolve to and that routes attach to.
+type Service struct {
+	Namespace, Name string
+	Port            int
+	PortName        string // "" for an unnamed single port
+	// Key is "<namespace>/<name>:<port>", for logs and metrics.
+	Key string
+	// Backend is the Service port's own endpoints, what the implicit rule
+	// (no HTTPRoute attached) sends to.
+	Backend *Backend
+	// Routes lists the "<namespace>/<name>" of the HTTPRoutes in effect on
+	// this port, oldest first; empty when the implicit rule applies.
+	Routes []string
+
+	matches []*match // in precedence order
+}
+
+// Rule is one compiled HTTPRoute rule, or the implicit rule of a Service
+// port without routes.
+type Rule struct {
+	// Name is the metric label "<ns>/<route>/<rule name or index>", or
+	// "<ns>/<svc>/default" for the implicit rule.
+	Name string
+	// RequestTimeout bounds the whole request; 0 = none. It is the rule's
+	// timeouts.request if set (where "0s" disables it), else the Proxy
+	// document's spec.timeouts.request.
+	RequestTimeout time.Duration
+	// BackendRequestTimeout bounds each request to a backend; 0 = none.
+	BackendRequestTimeout time.Duration
+	// Backends are the rule's backendRefs in order, weights defaulted.
+	Backends []WeightedBackend
+
+	// Pick tables: only backends with weight > 0; cum[i] is the running
+	// sum of their weights.
+	picks []*Backend
+	cum   []int
+	total int
+}
+
+// WeightedBackend is a backend and its share of a rule's traffic.
+type WeightedBackend struct {
+	Backend *Backend
+	Weight  int
+}
+
+// Backend is a set of endpoints requests can be sent to: a Service port's
+// ready endpoints, the inbound application, or an unresolvable reference.
+type Backend struct {
+	// Name is the metric label "<ns>/<svc>:<port>" ("inbound" for the
+	// inbound application).
+	Name string
+	// Endpoints are the ready endpoints (conditions.ready unset or true) of
+	// the Service's EndpointSlices, on the target port whose EndpointSlice
+	// port name equals the Service port's name, sorted by address. Empty
+	// means no endpoint is ready: the proxy answers 503.
+	Endpoints []*balance.Endpoint
+	// Invalid marks an unresolvable backendRef (Service or port not
+	// found): the proxy answers 500 "invalid_backend" for its share.
+	Invalid bool
+	// Reason says why the backend is Invalid.
+	Reason string
+}
+
+// Pick chooses one of the rule's backends at random in proportion to the
+// weights. Backends with weight 0 are never chosen; if all weights are 0 (or
+// there are no backendRefs) Pick returns nil and the proxy answers 500
+// "no_backend". An Invalid backend is returned like any other so that the
+// proxy fails exactly its share of requests. Pick does not allocate.
+func (r *Rule) Pick(rnd *balance.Rand) *Backend {
+	switch len(r.picks) {
+	case 0:
+		return nil
+	case 1:
+		return r.picks[0]
+	}
+	x := rnd.Intn(r.total)
+	for i, c := range r.cum {
+		if x < c {
+			return r.picks[i]
+		}
+	}
+	return r.picks[len(r.picks)-1] // unreachable: x < total == cum[len-1]
+}
+
+// Match returns the rule that serves req on svc: the first of svc's matches,
+// in precedence order, that req satisfies. It returns nil if none does (the
+// proxy answers 404 "no_route") or if svc is nil. It does not allocate,
+// except that a RegularExpression query parameter match on a value that
+// needs percent-decoding borrows a pooled buffer.
+func (t *Table) Match(svc *Service, req Request) *Rule {
+	if svc == nil {
+		return nil
+	}
+	for _, m := range svc.matches {
+		if m.match(req) {
+			return m.rule
+		}
+	}
+	return nil
+}

@@ -1,0 +1,272 @@
+// Package sidecar wires meshproxy together: it loads the config file,
+// compiles the route table, runs the data plane and the admin listener, and
+// applies config changes live (file watch and Reload) — all or nothing.
+package sidecar
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/meshbench/meshbench/proxy/internal/admin"
+	"github.com/meshbench/meshbench/proxy/internal/balance"
+	"github.com/meshbench/meshbench/proxy/internal/config"
+	"github.com/meshbench/meshbench/proxy/internal/engine"
+	"github.com/meshbench/meshbench/proxy/internal/metrics"
+	"github.com/meshbench/meshbench/proxy/internal/route"
+)
+
+// WatchInterval is how often the config file is checked for changes.
+// Polling (rather than inotify) also sees the symlink swaps Kubernetes uses
+// to update mounted ConfigMaps.
+var WatchInterval = 250 * time.Millisecond
+
+// Sidecar is a running meshproxy.
+type Sidecar struct {
+	path string
+	log  *slog.Logger
+	reg  *metrics.Registry
+	eps  *balance.Registry
+
+	proxy *engine.Proxy
+	admin *admin.Server
+	done  chan error
+
+	mu       sync.Mutex // serialises reloads
+	cfg      *config.Config
+	cfgHash  [32]byte
+	reloadOK *metrics.Counter
+	reloadKO *metrics.Counter
+	lastOK   *metrics.Gauge
+
+	stopWatch chan struct{}
+	watchDone chan struct{}
+	closeOnce sync.Once
+}
+
+// Start loads path and starts serving. It returns once the listeners accept.
+func Start(path string, log *slog.Logger) (*Sidecar, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := config.Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sidecar{
+		path:      path,
+		log:       log,
+		reg:       metrics.NewRegistry(),
+		eps:       balance.NewRegistry(),
+		done:      make(chan error, 1),
+		cfg:       cfg,
+		cfgHash:   sha256.Sum256(data),
+		stopWatch: make(chan struct{}),
+		watchDone: make(chan struct{}),
+	}
+	s.reg.RegisterProcessMetrics()
+	s.reloadOK = s.reg.Counter("meshproxy_config_reloads_total", "Config reloads by result.", "result", "ok")
+	s.reloadKO = s.reg.Counter("meshproxy_config_reloads_total", "Config reloads by result.", "result", "failed")
+	s.lastOK = s.reg.Gauge("meshproxy_config_last_reload_success_timestamp_seconds",
+		"Unix time of the last config (re)load that was applied.")
+	s.lastOK.Set(time.Now().Unix())
+
+	table, err := s.compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.proxy, err = engine.New(engineOptions(cfg, log), table, s.reg)
+	if err != nil {
+		return nil, err
+	}
+	go func() { s.done <- s.proxy.Run() }()
+	select {
+	case <-s.proxy.Booted():
+	case err := <-s.done:
+		return nil, fmt.Errorf("start data plane: %w", err)
+	}
+	if a := cfg.Proxy.Spec.Admin; a != nil && a.Address != "" {
+		s.admin, err = admin.Start(a.Address, s.reg, s.proxy.Ready)
+		if err != nil {
+			s.proxy.Stop()
+			return nil, err
+		}
+	}
+	log.Info("config loaded", "file", path, "objects", cfg.Summary())
+	go s.watch()
+	return s, nil
+}
+
+// compile builds the route table for cfg, logging its warnings.
+func (s *Sidecar) compile(cfg *config.Config) (*route.Table, error) {
+	t, err := route.Compile(cfg, s.eps, route.Options{})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range t.Warnings {
+		s.log.Warn("config", "file", s.path, "warning", w)
+	}
+	return t, nil
+}
+
+func engineOptions(cfg *config.Config, log *slog.Logger) engine.Options {
+	sp := &cfg.Proxy.Spec
+	o := engine.Options{
+		EventLoops:          sp.EventLoops,
+		MaxHeaderBytes:      sp.Limits.MaxHeaderBytes,
+		MaxBufferedBytes:    sp.Limits.MaxBufferedBytes,
+		MaxConnections:      sp.Limits.MaxConnections,
+		HeaderReadTimeout:   sp.Timeouts.HeaderRead,
+		IdleTimeout:         sp.Timeouts.Idle,
+		UpstreamIdleTimeout: sp.Timeouts.UpstreamIdle,
+		ConnectTimeout:      sp.Timeouts.Connect,
+		RequestTimeout:      sp.Timeouts.Request,
+		Logger:              log,
+	}
+	if sp.Outbound != nil {
+		o.OutboundAddr = sp.Outbound.Address
+	}
+	if sp.Inbound != nil {
+		o.InboundAddr = sp.Inbound.Address
+	}
+	return o
+}
+
+// Registry exposes the metrics registry (tests read it).
+func (s *Sidecar) Registry() *metrics.Registry { return s.reg }
+
+// AdminAddr is the bound admin address, "" without an admin listener.
+func (s *Sidecar) AdminAddr() string {
+	if s.admin == nil {
+		return ""
+	}
+	return s.admin.Addr()
+}
+
+// Done delivers the data plane's exit (nil after a clean stop).
+func (s *Sidecar) Done() <-chan error { return s.done }
+
+// DrainTimeout is the configured drain budget for SIGTERM.
+func (s *Sidecar) DrainTimeout() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.cfg.Proxy.Spec.Timeouts.Drain; d > 0 {
+		return d
+	}
+	return 15 * time.Second
+}
+
+// Reload re-reads the config file and applies it if — and only if — the
+// whole file is valid and compiles. A bad file leaves the running config in
+// place; the reason is logged, counted and returned.
+func (s *Sidecar) Reload(why string) error {
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return s.reloadFailed(why, fmt.Errorf("read config: %w", err))
+	}
+	return s.apply(why, data)
+}
+
+func (s *Sidecar) apply(why string, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cfg, err := config.Parse(s.path, data)
+	if err != nil {
+		return s.reloadFailed(why, err)
+	}
+	if err := staticChanged(s.cfg, cfg); err != nil {
+		return s.reloadFailed(why, err)
+	}
+	table, err := s.compile(cfg)
+	if err != nil {
+		return s.reloadFailed(why, err)
+	}
+	s.proxy.SetTable(table)
+	s.cfg, s.cfgHash = cfg, sha256.Sum256(data)
+	s.reloadOK.Inc()
+	s.lastOK.Set(time.Now().Unix())
+	s.log.Info("config reloaded", "trigger", why, "objects", cfg.Summary())
+	return nil
+}
+
+func (s *Sidecar) reloadFailed(why string, err error) error {
+	s.reloadKO.Inc()
+	s.log.Error("config reload rejected; keeping the running config", "trigger", why, "err", err)
+	return err
+}
+
+// staticChanged rejects changes to the Proxy document: listeners, limits
+// and timeouts are fixed for the life of the process, so such a file is
+// refused as a whole rather than half-applied.
+func staticChanged(old, cur *config.Config) error {
+	a, b := old.Proxy.Spec, cur.Proxy.Spec
+	if !reflect.DeepEqual(a, b) {
+		return fmt.Errorf("%s: Proxy %s: spec changed; listeners, limits and timeouts apply only at start: restart meshproxy to change them",
+			cur.Source, cur.Proxy.Metadata.Name)
+	}
+	return nil
+}
+
+// watch polls the file and reloads when its content changes.
+func (s *Sidecar) watch() {
+	defer close(s.watchDone)
+	t := time.NewTicker(WatchInterval)
+	defer t.Stop()
+	var lastErrHash [32]byte
+	for {
+		select {
+		case <-s.stopWatch:
+			return
+		case <-t.C:
+		}
+		data, err := os.ReadFile(s.path)
+		if err != nil {
+			continue // mid-replace, or removed: keep the running config
+		}
+		h := sha256.Sum256(data)
+		s.mu.Lock()
+		same := bytes.Equal(h[:], s.cfgHash[:])
+		s.mu.Unlock()
+		if same || h == lastErrHash {
+			continue // unchanged, or the same bad content already reported
+		}
+		if err := s.apply("file change", data); err != nil {
+			lastErrHash = h
+		}
+	}
+}
+
+// Shutdown drains the data plane (see engine.Proxy.Shutdown), then closes
+// the admin listener.
+func (s *Sidecar) Shutdown(ctx context.Context) error {
+	s.stopWatching()
+	err := s.proxy.Shutdown(ctx)
+	if s.admin != nil {
+		_ = s.admin.Close()
+	}
+	return err
+}
+
+// Close stops everything at once.
+func (s *Sidecar) Close() error {
+	s.stopWatching()
+	s.proxy.Stop()
+	if s.admin != nil {
+		return s.admin.Close()
+	}
+	return nil
+}
+
+func (s *Sidecar) stopWatching() {
+	s.closeOnce.Do(func() {
+		close(s.stopWatch)
+		<-s.watchDone
+	})
+}
