@@ -59,6 +59,7 @@ func TestEcho(t *testing.T) {
 		header      http.Header
 		wantStatus  int
 		wantBody    []byte // nil: do not check
+		wantPattern int    // > 0: the body must be Body(wantPattern), checked while streaming
 		wantContain []string
 		wantChunked bool
 		wantName    string // default: the server's address
@@ -69,8 +70,8 @@ func TestEcho(t *testing.T) {
 		{name: "options name", opts: Options{Name: "backend-a"}, target: "/", wantStatus: 200, wantName: "backend-a"},
 		{name: "size", target: "/?size=10", wantStatus: 200, wantBody: Body(10)},
 		{name: "size zero overrides option", opts: Options{Size: 1024}, target: "/?size=0", wantStatus: 200, wantBody: []byte{}},
-		{name: "size streamed beyond prebuilt", target: "/?size=1000003", wantStatus: 200, wantBody: Body(1000003)},
-		{name: "size max", target: "/?size=" + strconv.Itoa(MaxSize), wantStatus: 200, wantBody: Body(MaxSize)},
+		{name: "size streamed beyond prebuilt", target: "/?size=1000003", wantStatus: 200, wantPattern: 1000003},
+		{name: "size max", target: "/?size=" + strconv.Itoa(MaxSize), wantStatus: 200, wantPattern: MaxSize},
 		{name: "size too big", target: "/?size=" + strconv.Itoa(MaxSize+1), wantStatus: 400, wantContain: []string{"bad size"}},
 		{name: "size not a number", target: "/?size=abc", wantStatus: 400, wantContain: []string{"bad size"}},
 		{name: "size negative", target: "/?size=-1", wantStatus: 400},
@@ -110,7 +111,8 @@ func TestEcho(t *testing.T) {
 		{name: "echo body ignores size", method: "POST", target: "/?echo=body&size=100", body: strings.NewReader("xyz"), wantStatus: 200, wantBody: []byte("xyz")},
 		{name: "chunked", target: "/?chunked=1&size=1000", wantStatus: 200, wantBody: Body(1000), wantChunked: true},
 		{name: "chunked empty", target: "/?chunked=1&size=0", wantStatus: 200, wantBody: []byte{}, wantChunked: true},
-		{name: "chunked large", target: "/?chunked=true&size=1000003", wantStatus: 200, wantBody: Body(1000003), wantChunked: true},
+		{name: "chunked large", target: "/?chunked=true&size=1000003", wantStatus: 200, wantPattern: 1000003, wantChunked: true},
+		{name: "chunked max", target: "/?chunked=true&size=" + strconv.Itoa(MaxSize), wantStatus: 200, wantPattern: MaxSize, wantChunked: true},
 		{name: "chunked with option size", opts: Options{Size: 200_000}, target: "/?chunked=1", wantStatus: 200, wantBody: Body(200_000), wantChunked: true},
 		{name: "chunked echo body", method: "POST", target: "/?echo=body&chunked=1", body: bytes.NewReader(oneMiB), wantStatus: 200, wantBody: oneMiB, wantChunked: true},
 		{name: "chunked echo headers", target: "/?echo=headers&chunked=1", header: http.Header{"X-A": {"b"}}, wantStatus: 200, wantContain: []string{"X-A: b\n"}, wantChunked: true},
@@ -132,11 +134,23 @@ func TestEcho(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil {
+			var body []byte
+			if tt.wantPattern > 0 {
+				// Large bodies are verified in passing: buffering 64 MiB and
+				// building the expected copy is slow under -race.
+				pw := &patternWriter{mismatch: -1}
+				n, err := io.CopyBuffer(pw, resp.Body, make([]byte, 256<<10))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n != int64(tt.wantPattern) || pw.mismatch >= 0 {
+					t.Errorf("body: got %d bytes, first mismatch at %d; want Body(%d)", n, pw.mismatch, tt.wantPattern)
+				}
+				body = make([]byte, n) // for the length checks below
+			} else if body, err = io.ReadAll(resp.Body); err != nil {
 				t.Fatal(err)
 			}
+			resp.Body.Close()
 			if resp.StatusCode != tt.wantStatus {
 				t.Errorf("status = %d, want %d (body %.200q)", resp.StatusCode, tt.wantStatus, body)
 			}
@@ -164,6 +178,30 @@ func TestEcho(t *testing.T) {
 			}
 		})
 	}
+}
+
+// patternWriter checks that what is written to it is a prefix of Body(∞).
+// Create it with mismatch -1.
+type patternWriter struct {
+	off      int
+	mismatch int // offset of the first wrong byte, or -1
+}
+
+func (w *patternWriter) Write(p []byte) (int, error) {
+	r := patternReader{body: sharedBody(), off: w.off, left: len(p)}
+	for i := 0; i < len(p); {
+		want := r.next(len(p) - i)
+		if got := p[i : i+len(want)]; w.mismatch < 0 && !bytes.Equal(got, want) {
+			j := 0
+			for got[j] == want[j] {
+				j++
+			}
+			w.mismatch = w.off + i + j
+		}
+		i += len(want)
+	}
+	w.off += len(p)
+	return len(p), nil
 }
 
 func cmpOr(a, b string) string {
@@ -463,12 +501,31 @@ func TestBodyPattern(t *testing.T) {
 		if err != nil || !bytes.Equal(got, Body(size)) {
 			t.Errorf("patternReader(%d).Read = %d bytes, %v", size, len(got), err)
 		}
+		// patternWriter, which the big-body tests rely on.
+		pw := &patternWriter{mismatch: -1}
+		for b := Body(size); len(b) > 0; b = b[min(len(b), 1000):] {
+			pw.Write(b[:min(len(b), 1000)])
+		}
+		if pw.mismatch != -1 {
+			t.Errorf("patternWriter(%d) reported a mismatch at %d", size, pw.mismatch)
+		}
 		// WriteTo.
 		var buf bytes.Buffer
 		n, err := (&patternReader{body: sharedBody(), left: size}).WriteTo(&buf)
 		if err != nil || n != int64(size) || !bytes.Equal(buf.Bytes(), Body(size)) {
 			t.Errorf("patternReader(%d).WriteTo = %d bytes, %v", size, n, err)
 		}
+	}
+}
+
+func TestPatternWriterDetectsMismatch(t *testing.T) {
+	b := Body(100_000)
+	b[70_001] ^= 1
+	pw := &patternWriter{mismatch: -1}
+	pw.Write(b[:50_000])
+	pw.Write(b[50_000:])
+	if pw.mismatch != 70_001 {
+		t.Errorf("mismatch = %d, want 70001", pw.mismatch)
 	}
 }
 

@@ -222,9 +222,9 @@ func (d *downConn) dispatch(head []byte) {
 			d.localReply(404, "no_route")
 			return
 		}
-		if d.rule.RequestTimeout > 0 {
-			timeout = d.rule.RequestTimeout
-		}
+		// The rule's timeout already falls back to the Proxy default, and
+		// an explicit "0s" on the rule means none.
+		timeout = d.rule.RequestTimeout
 		// Without retries one backend request spans the whole request, so
 		// the tighter of the two timeouts governs.
 		if bt := d.rule.BackendRequestTimeout; bt > 0 && (timeout == 0 || bt < timeout) {

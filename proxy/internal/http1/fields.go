@@ -179,9 +179,13 @@ type fieldMeta struct {
 
 func (m *fieldMeta) dropped(i int) bool { return m.drop[i/64]&(1<<(i%64)) != 0 }
 
-// fieldState accumulates the semantics of the field section while parsing.
+// fieldState parses a field section into the destination arrays of a Request
+// or Response and accumulates its semantics.
 type fieldState struct {
 	request bool
+	headers *[MaxHeaders]Header
+	n       *int
+	meta    *fieldMeta
 
 	contentLength int64 // -1 until a Content-Length is seen
 	teSeen        bool
@@ -201,13 +205,14 @@ type fieldState struct {
 	xffCount       int
 }
 
-func (f *fieldState) init(request bool) {
-	*f = fieldState{request: request, contentLength: -1}
+func (f *fieldState) init(request bool, headers *[MaxHeaders]Header, n *int, meta *fieldMeta) {
+	*f = fieldState{request: request, headers: headers, n: n, meta: meta, contentLength: -1}
 }
 
-// parseFields parses field lines from pos up to and including the empty line
-// that ends the head. It returns the head length (0 if incomplete).
-func parseFields(buf []byte, pos, limit int, over bool, hs *[MaxHeaders]Header, nh *int, m *fieldMeta, f *fieldState) (int, *Error) {
+// parse parses field lines from pos up to and including the empty line that
+// ends the head, within buf[:limit]. It returns the head length, or 0 if the
+// head is incomplete (an error if over says it can no longer complete).
+func (f *fieldState) parse(buf []byte, pos, limit int, over bool) (int, *Error) {
 	for {
 		cr, bare := lineEnd(buf, pos, limit)
 		if bare {
@@ -221,11 +226,11 @@ func parseFields(buf []byte, pos, limit int, over bool, hs *[MaxHeaders]Header, 
 		}
 		if cr == pos {
 			if f.connOptions > 0 {
-				markConnectionNamed(buf, hs[:*nh], m)
+				markConnectionNamed(buf, f.headers[:*f.n], f.meta)
 			}
 			return cr + 2, nil
 		}
-		if *nh == MaxHeaders {
+		if *f.n == MaxHeaders {
 			return 0, ErrTooManyHeaders
 		}
 		h, err := parseFieldLine(buf, pos, cr)
@@ -236,9 +241,9 @@ func parseFields(buf []byte, pos, limit int, over bool, hs *[MaxHeaders]Header, 
 		if err := f.observe(buf, h, kind); err != nil {
 			return 0, err
 		}
-		hs[*nh] = h
-		m.kinds[*nh] = kind
-		*nh++
+		f.headers[*f.n] = h
+		f.meta.kinds[*f.n] = kind
+		*f.n++
 		pos = cr + 2
 	}
 }

@@ -117,8 +117,8 @@ func parseRequest(buf []byte, maxHeaderBytes int, r *Request) (int, *Error) {
 	}
 
 	var f fieldState
-	f.init(true)
-	n, err := parseFields(buf, cr+2, limit, over, &r.Headers, &r.NumHeaders, &r.meta, &f)
+	f.init(true, &r.Headers, &r.NumHeaders, &r.meta)
+	n, err := f.parse(buf, cr+2, limit, over)
 	if n == 0 || err != nil {
 		return 0, err
 	}

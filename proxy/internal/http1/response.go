@@ -105,8 +105,8 @@ func parseResponse(buf []byte, maxHeaderBytes int, r *Response) (int, *Error) {
 	}
 
 	var f fieldState
-	f.init(false)
-	n, err := parseFields(buf, cr+2, limit, over, &r.Headers, &r.NumHeaders, &r.meta, &f)
+	f.init(false, &r.Headers, &r.NumHeaders, &r.meta)
+	n, err := f.parse(buf, cr+2, limit, over)
 	if n == 0 || err != nil {
 		return 0, err
 	}

@@ -169,9 +169,11 @@ func (r *Rule) Pick(rnd *balance.Rand) *Backend {
 
 // Match returns the rule that serves req on svc: the first of svc's matches,
 // in precedence order, that req satisfies. It returns nil if none does (the
-// proxy answers 404 "no_route") or if svc is nil. It does not allocate,
-// except that a RegularExpression query parameter match on a value that
-// needs percent-decoding borrows a pooled buffer.
+// proxy answers 404 "no_route") or if svc is nil. It does not allocate in
+// steady state: Go's regexp keeps its matching machines in sync.Pools, as
+// does the scratch buffer a RegularExpression query parameter match uses to
+// percent-decode a value, so only first uses (and uses after a GC has
+// emptied the pools) allocate.
 func (t *Table) Match(svc *Service, req Request) *Rule {
 	if svc == nil {
 		return nil

@@ -189,6 +189,9 @@ func (s *Sidecar) apply(why string, data []byte) error {
 		return s.reloadFailed(why, err)
 	}
 	s.proxy.SetTable(table)
+	// Forget endpoints the new config dropped; requests still holding one
+	// keep their pointer, so nothing in flight is disturbed.
+	s.eps.Retain(table.Endpoints())
 	s.cfg, s.cfgHash = cfg, sha256.Sum256(data)
 	s.reloadOK.Inc()
 	s.lastOK.Set(time.Now().Unix())
