@@ -135,10 +135,12 @@ http {
 }
 EOF
 	nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -e "$WORK/nginx/error.log" &
-	PIDS+=($!)
+	NGINX_MASTER=$!
+	PIDS+=($NGINX_MASTER)
 	wait_port "$NGINX_PORT"
 	sleep 0.2
-	mapfile -t NGINX_PIDS < <(pgrep -f "nginx.*$WORK/nginx/nginx.conf")
+	# the master and its workers: CPU and memory are the sum over all of them
+	mapfile -t NGINX_PIDS < <(echo "$NGINX_MASTER"; pgrep -P "$NGINX_MASTER")
 	NGINX_VERSION=$(nginx -v 2>&1 | sed 's/.*nginx\///')
 else
 	echo "hopbench: nginx not installed: skipping it" >&2
@@ -192,7 +194,10 @@ done
 echo
 echo "median (min-max) over $REPEAT runs of $DURATION, $CONNS connections, $SIZE B responses, $(nproc) CPUs:"
 awk -F'\t' 'NR > 1 { v[$1, ++n[$1]] = $3; c[$1, n[$1]] = $4; p[$1] = ($6 > p[$1] ? $6 : p[$1]); i[$1] = $5; order[$1] = order[$1] ? order[$1] : ++k; name[k] = $1 }
-function med(a, t, m,   x, j, s) { for (j = 1; j <= m; j++) x[j] = a[t, j]; asort(x); return x[int((m + 1) / 2)] }
+function med(a, t, m,   x, j, i, tmp) {
+	for (j = 1; j <= m; j++) x[j] = a[t, j] + 0
+	for (j = 2; j <= m; j++) for (i = j; i > 1 && x[i - 1] > x[i]; i--) { tmp = x[i]; x[i] = x[i - 1]; x[i - 1] = tmp }
+	return x[int((m + 1) / 2)] }
 function mn(a, t, m,   j, r) { r = a[t, 1]; for (j = 2; j <= m; j++) if (a[t, j] + 0 < r + 0) r = a[t, j]; return r }
 function mx(a, t, m,   j, r) { r = a[t, 1]; for (j = 2; j <= m; j++) if (a[t, j] + 0 > r + 0) r = a[t, j]; return r }
 END {

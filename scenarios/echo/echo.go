@@ -104,8 +104,7 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	connsMu sync.Mutex
-	conns   map[net.Conn]struct{}
+	conns sync.Map // net.Conn -> *atomic.Int32 holding its fasthttp.ConnState
 }
 
 // Start listens on opts.Listen and serves in the background. It returns once
@@ -133,7 +132,6 @@ func Start(opts Options) (*Server, error) {
 		body:   sharedBody(),
 		quit:   make(chan struct{}),
 		served: make(chan struct{}),
-		conns:  make(map[net.Conn]struct{}),
 	}
 	if opts.Size > len(s.body) {
 		s.body = Body(opts.Size)
@@ -169,57 +167,74 @@ func (s *Server) Addr() string { return s.addr }
 // read a response the count includes it.
 func (s *Server) Requests() uint64 { return s.requests.Load() }
 
-// Close stops listening, lets in-flight responses finish for a short grace
-// period (pending delays are cut short with a 503), closes every connection,
-// and returns when all of them are gone. It is safe to call more than once.
+// Close stops listening, closes connections that have no request in
+// progress, lets in-flight responses finish for a short grace period (pending
+// delays are cut short with a 503), then closes whatever is left, and returns
+// when every connection is gone. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
+		// Closing the listener here rather than leaving it to Shutdown also
+		// covers a Close that races Start: if Serve has not registered the
+		// listener yet, Shutdown would find nothing to close.
+		if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.closeErr = err
+		}
+		// fasthttp's Shutdown closes keep-alive connections between requests
+		// but not fresh ones that have yet to send a byte, which load
+		// generators open ahead of time; it would wait out the grace period
+		// for those.
+		s.closeConns(func(st fasthttp.ConnState) bool { return st != fasthttp.StateActive })
 		ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
 		err := s.srv.ShutdownWithContext(ctx)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) {
 			// A client that stopped reading a large body would keep its
 			// connection forever: cut it off.
-			err = nil
-			s.closeConns()
+			s.closeConns(func(fasthttp.ConnState) bool { return true })
+			s.waitConns()
 		}
-		// If Serve had not yet registered the listener when Shutdown ran,
-		// Shutdown had nothing to close; closing it here makes Serve return.
-		s.ln.Close()
 		<-s.served
-		s.closeErr = err
 	})
 	return s.closeErr
 }
 
-// connState tracks live connections so Close can cut off stragglers and wait
-// for them. It runs on every state change (twice per request), but only
-// New and Closed take the lock.
+// connState tracks live connections and their state, so Close can close the
+// idle ones at once and cut off stragglers. It runs twice per request
+// (Active, Idle); those updates are a lock-free sync.Map lookup and an atomic
+// store. The map is keyed by the connection fasthttp accepted, unwrapped:
+// wrapping it would hide the *net.TCPConn that fasthttp uses for writev.
 func (s *Server) connState(c net.Conn, state fasthttp.ConnState) {
 	switch state {
 	case fasthttp.StateNew:
-		s.connsMu.Lock()
-		s.conns[c] = struct{}{}
-		s.connsMu.Unlock()
+		st := new(atomic.Int32)
+		st.Store(int32(state))
+		s.conns.Store(c, st)
 	case fasthttp.StateClosed, fasthttp.StateHijacked:
-		s.connsMu.Lock()
-		delete(s.conns, c)
-		s.connsMu.Unlock()
+		s.conns.Delete(c)
+	default:
+		if st, ok := s.conns.Load(c); ok {
+			st.(*atomic.Int32).Store(int32(state))
+		}
 	}
 }
 
-// closeConns closes every tracked connection and waits until fasthttp has
-// finished with all of them.
-func (s *Server) closeConns() {
-	for {
-		s.connsMu.Lock()
-		n := len(s.conns)
-		for c := range s.conns {
-			c.Close()
+// closeConns closes the tracked connections whose state matches.
+func (s *Server) closeConns(match func(fasthttp.ConnState) bool) {
+	s.conns.Range(func(c, st any) bool {
+		if match(fasthttp.ConnState(st.(*atomic.Int32).Load())) {
+			c.(net.Conn).Close()
 		}
-		s.connsMu.Unlock()
-		if n == 0 {
+		return true
+	})
+}
+
+// waitConns waits until fasthttp has finished with every connection.
+func (s *Server) waitConns() {
+	for {
+		empty := true
+		s.conns.Range(func(any, any) bool { empty = false; return false })
+		if empty {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)

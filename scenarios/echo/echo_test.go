@@ -444,6 +444,36 @@ func TestCloseInterruptsDelay(t *testing.T) {
 	}
 }
 
+// TestCloseIdleConnections checks that connections without a request in
+// progress (a pre-dialled one that never sent a byte, a keep-alive one between
+// requests) do not hold Close for the grace period.
+func TestCloseIdleConnections(t *testing.T) {
+	s, err := Start(Options{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	resp, err := newClient(t).Get("http://" + s.Addr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // the connection goes back to the pool, open
+	time.Sleep(20 * time.Millisecond)
+	begin := time.Now()
+	s.Close()
+	if d := time.Since(begin); d >= closeGrace {
+		t.Errorf("Close took %v: it waited for idle connections", d)
+	}
+	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err == nil {
+		t.Error("silent connection still open after Close")
+	}
+}
+
 // TestCloseCutsStalledReader checks that a client that stops reading a large
 // body cannot keep Close waiting forever.
 func TestCloseCutsStalledReader(t *testing.T) {
