@@ -34,6 +34,10 @@ type upConn struct {
 	headDone bool
 	noReuse  bool
 	received bool // any response byte arrived for the current exchange
+	// headPending: the response head is in down.out but not yet written, so
+	// it can go out in one write with the first body bytes (one syscall per
+	// small response instead of two).
+	headPending bool
 	kind     http1.BodyKind
 	left     int64
 	scan     http1.ChunkedScanner
@@ -96,7 +100,7 @@ func (u *upConn) onOpen(c gnet.Conn) gnet.Action {
 func (u *upConn) begin() {
 	d := u.down
 	u.resp.Reset()
-	u.headDone, u.noReuse, u.received = false, false, false
+	u.headDone, u.noReuse, u.received, u.headPending = false, false, false, false
 	u.scan.Reset()
 	if !u.write(d.head) {
 		return
@@ -127,6 +131,7 @@ func (u *upConn) onTraffic() {
 	for !u.closed && u.down == d {
 		buf, _ := u.c.Peek(-1)
 		if len(buf) == 0 {
+			u.flushHead(d)
 			return
 		}
 		u.received = true
@@ -171,7 +176,7 @@ func (u *upConn) onTraffic() {
 		default: // BodyUntilClose: everything until the upstream closes
 			n = len(buf)
 		}
-		if !d.write(buf[:n]) || u.closed {
+		if !u.writeBody(buf[:n]) || u.closed {
 			return
 		}
 		u.c.Discard(n)
@@ -228,15 +233,42 @@ func (u *upConn) onHead(head []byte) bool {
 	d.out = http1.AppendResponseHead(d.out[:0], head, &u.resp, d.closeAfter, d.keepAlive10 && !d.closeAfter, nil)
 	u.headDone = true
 	d.respStarted = true
-	if !d.write(d.out) || u.closed {
-		return false
-	}
 	u.c.Discard(len(head))
 	if u.kind == http1.BodyNone || (u.kind == http1.BodyLength && u.left == 0) {
-		u.finish()
+		if d.write(d.out) && !u.closed {
+			u.finish()
+		}
 		return false
 	}
+	u.headPending = true
 	return true
+}
+
+// coalesceMax bounds how much body is copied behind a pending head to save
+// a write: copying 16 KiB costs far less than a loopback syscall.
+const coalesceMax = 16 << 10
+
+// writeBody sends body bytes to the client, behind the response head when
+// that is still pending. It reports whether both connections survived.
+func (u *upConn) writeBody(p []byte) bool {
+	d := u.down
+	if !u.headPending {
+		return d.write(p)
+	}
+	u.headPending = false
+	if len(p) <= coalesceMax {
+		d.out = append(d.out, p...)
+		return d.write(d.out)
+	}
+	return d.write(d.out) && d.write(p)
+}
+
+// flushHead writes a pending response head (in d.out) on its own.
+func (u *upConn) flushHead(d *downConn) {
+	if u.headPending {
+		u.headPending = false
+		d.write(d.out)
+	}
 }
 
 // finish completes the exchange: record it, pool or close the connection,
@@ -323,6 +355,10 @@ func (u *upConn) onPeerClosed() {
 	switch {
 	case u.headDone && u.kind == http1.BodyUntilClose:
 		// The close is the end of the body.
+		u.flushHead(d)
+		if d.closed {
+			return
+		}
 		d.series.Observe(u.resp.Status, time.Duration(monotime()-d.start))
 		d.endpointDone(true)
 		d.endExchange() // closeAfter is set: the client conn closes too

@@ -456,3 +456,89 @@ func TestSlowReaderIsBounded(t *testing.T) {
 	}
 	t.Fatal("slow reader was not disconnected within 10 s")
 }
+
+// rawUpstream serves each connection with handle on a loopback listener.
+func rawUpstream(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// readHead consumes one request head from c.
+func readHead(c net.Conn) {
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil || line == "\r\n" {
+			return
+		}
+	}
+}
+
+func TestUpstreamMisbehaviour(t *testing.T) {
+	closeDelimited := rawUpstream(t, func(c net.Conn) {
+		readHead(c)
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nX-Kind: close-delimited\r\n\r\nhello, until close"))
+	})
+	reset := rawUpstream(t, func(c net.Conn) { readHead(c) })
+	garbage := rawUpstream(t, func(c net.Conn) {
+		readHead(c)
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
+	})
+	truncated := rawUpstream(t, func(c net.Conn) {
+		readHead(c)
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this"))
+	})
+	s := startSidecar(t, &mesh{services: []svc{
+		{name: "closer", ports: []string{portOf(t, closeDelimited)}},
+		{name: "reset", ports: []string{portOf(t, reset)}},
+		{name: "garbage", ports: []string{portOf(t, garbage)}},
+		{name: "truncated", ports: []string{portOf(t, truncated)}},
+	}})
+
+	t.Run("close-delimited body reaches the client", func(t *testing.T) {
+		resp, body := s.do(t, "GET", "closer", "/", nil, nil)
+		if resp.StatusCode != 200 || string(body) != "hello, until close" || !resp.Close {
+			t.Fatalf("status %d body %q close %v", resp.StatusCode, body, resp.Close)
+		}
+	})
+	for _, c := range []struct{ host, status, reason string }{
+		{"reset", "502", "upstream_reset"},
+		{"garbage", "502", "bad_response"},
+	} {
+		t.Run(c.host, func(t *testing.T) {
+			got := rawExchange(t, s.out, "GET / HTTP/1.1\r\nHost: "+c.host+"\r\n\r\n", 5*time.Second)
+			if !strings.HasPrefix(got, "HTTP/1.1 "+c.status+" ") || !strings.Contains(strings.ToLower(got), "x-meshproxy-error: "+c.reason) {
+				t.Fatalf("got %q", got)
+			}
+		})
+	}
+	t.Run("truncated body is cut, not completed", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", "http://"+s.out+"/", nil)
+		req.Host = "truncated"
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if _, err := io.ReadAll(resp.Body); err == nil {
+			t.Fatal("client read a complete body from a truncated upstream response")
+		}
+	})
+}
