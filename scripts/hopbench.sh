@@ -3,7 +3,8 @@
 # 16 keep-alive connections), closed loop. Targets, in alternating order and
 # repeated REPEAT times: direct (no proxy), meshproxy, nginx (when installed).
 # For each run it reports requests/s, the proxy's CPU time per request (from
-# /proc/PID/stat, all of the proxy's processes) and its RSS idle and loaded.
+# /proc/PID/stat, summed over all of the proxy's processes) and its RSS: idle
+# (before the first request) and peak (VmHWM, after the run).
 #
 #   scripts/hopbench.sh            # defaults: DURATION=10s REPEAT=3 CONNS=16
 #   DURATION=5s REPEAT=5 scripts/hopbench.sh
@@ -166,9 +167,12 @@ pids_of() {
 
 TICK=$(getconf CLK_TCK)
 printf "target\trun\treq_per_s\tcpu_us_per_req\trss_idle_kib\trss_peak_kib\n" >"$OUT"
+# RSS before any request: the idle figure
+declare -A IDLE
 for t in "${targets[@]}"; do
 	pids=$(pids_of "$t")
-	[ -n "$pids" ] && echo "$t idle RSS: $(rss_kib $pids) KiB" >&2
+	IDLE[$t]=0
+	[ -n "$pids" ] && IDLE[$t]=$(rss_kib $pids)
 done
 # warm-up so pools and caches exist before measuring
 for t in "${targets[@]}"; do wrk -t1 -c"$CONNS" -d2s -H "Host: echo" "$(url_of "$t")" >/dev/null; done
@@ -176,8 +180,8 @@ for t in "${targets[@]}"; do wrk -t1 -c"$CONNS" -d2s -H "Host: echo" "$(url_of "
 for run in $(seq "$REPEAT"); do
 	for t in "${targets[@]}"; do
 		pids=$(pids_of "$t")
-		idle=0 c0=0
-		if [ -n "$pids" ]; then idle=$(rss_kib $pids); c0=$(cpu_ticks $pids); fi
+		idle=${IDLE[$t]} c0=0
+		if [ -n "$pids" ]; then c0=$(cpu_ticks $pids); fi
 		res=$(wrk -t1 -c"$CONNS" -d"$DURATION" -H "Host: echo" "$(url_of "$t")")
 		total=$(echo "$res" | awk '/requests in/ {print $1}')
 		rps=$(echo "$res" | awk '/Requests\/sec/ {print $2}')

@@ -38,9 +38,9 @@ type upConn struct {
 	// it can go out in one write with the first body bytes (one syscall per
 	// small response instead of two).
 	headPending bool
-	kind     http1.BodyKind
-	left     int64
-	scan     http1.ChunkedScanner
+	kind        http1.BodyKind
+	left        int64
+	scan        http1.ChunkedScanner
 }
 
 // dial opens a new connection to ep off the loop (connect is blocking in
