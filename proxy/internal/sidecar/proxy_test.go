@@ -3,10 +3,12 @@ package sidecar
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -541,4 +543,81 @@ func TestUpstreamMisbehaviour(t *testing.T) {
 			t.Fatal("client read a complete body from a truncated upstream response")
 		}
 	})
+}
+
+func TestNoBodyStatuses(t *testing.T) {
+	v1 := startEcho(t, "v1", 100)
+	s := startSidecar(t, &mesh{services: []svc{{name: "web", ports: []string{portOf(t, v1.Addr())}}}})
+	for _, code := range []int{204, 304} {
+		resp, body := s.do(t, "GET", "web", fmt.Sprintf("/?status=%d", code), nil, nil)
+		if resp.StatusCode != code || len(body) != 0 {
+			t.Fatalf("status %d: got %d with %d body bytes", code, resp.StatusCode, len(body))
+		}
+	}
+	// The connection stays in sync after bodiless responses.
+	if resp, body := s.do(t, "GET", "web", "/", nil, nil); resp.StatusCode != 200 || len(body) != 100 {
+		t.Fatalf("after 204/304: %d, %d bytes", resp.StatusCode, len(body))
+	}
+}
+
+// An in-flight request finishes on the config it started with, even when
+// the reload removes its backend entirely.
+func TestInFlightRequestSurvivesReload(t *testing.T) {
+	v1, v2 := startEcho(t, "v1", 3), startEcho(t, "v2", 3)
+	m := splitMesh(portOf(t, v1.Addr()), portOf(t, v2.Addr()), 100, 0)
+	s := startSidecar(t, m)
+	done := make(chan string, 1)
+	go func() {
+		resp, body := s.do(t, "GET", "reviews", "/?delay=800ms", nil, nil)
+		done <- fmt.Sprintf("%d %s %d", resp.StatusCode, resp.Header.Get("x-echo-name"), len(body))
+	}()
+	time.Sleep(200 * time.Millisecond)
+	// The new config has no reviews-v1 at all.
+	m2 := &mesh{outbound: m.outbound, admin: m.admin, services: []svc{{name: "reviews", ports: []string{portOf(t, v2.Addr())}}}}
+	writeFile(t, s.file, m2.yaml())
+	if err := s.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := s.do(t, "GET", "reviews", "/", nil, nil); resp.Header.Get("x-echo-name") != "v2" {
+		t.Fatalf("new config not applied")
+	}
+	if got := <-done; got != "200 v1 3" {
+		t.Fatalf("in-flight request: %q, want 200 from v1", got)
+	}
+}
+
+func TestIdleTimeoutAndConnectionLimit(t *testing.T) {
+	v1 := startEcho(t, "v1", 0)
+	s := startSidecar(t, &mesh{
+		services:   []svc{{name: "web", ports: []string{portOf(t, v1.Addr())}}},
+		extraProxy: "  timeouts: {idle: 300ms}\n  limits: {maxConnections: 1}\n",
+	})
+	first, err := net.Dial("tcp", s.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	time.Sleep(100 * time.Millisecond)
+	// Over the limit: accepted and closed unread.
+	second, err := net.Dial("tcp", s.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	_ = second.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, err := second.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection over maxConnections: read %d, %v; want it closed", n, err)
+	}
+	// The idle first connection is closed after ~300 ms.
+	start := time.Now()
+	_ = first.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if n, err := first.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("idle connection: read %d, %v; want it closed", n, err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Fatalf("idle connection closed after %v, want ~300ms", waited)
+	}
+	if v, _ := metricLine(s.metricsText(t), "meshproxy_rejected_connections_total"); v != "1" {
+		t.Fatalf("rejected connections = %q, want 1", v)
+	}
 }
