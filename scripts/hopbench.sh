@@ -59,20 +59,12 @@ cpu_ticks() {
 	echo "$sum"
 }
 
-# rss_kib PID... -> summed VmRSS
-rss_kib() {
-	local sum=0
+# status_kib FIELD PID... -> a /proc/PID/status field (VmRSS, VmHWM) summed over PIDs
+status_kib() {
+	local field=$1 sum=0
+	shift
 	for p in "$@"; do
-		sum=$((sum + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")))
-	done
-	echo "$sum"
-}
-
-# peak_rss_kib PID... -> summed VmHWM
-peak_rss_kib() {
-	local sum=0
-	for p in "$@"; do
-		sum=$((sum + $(awk '/^VmHWM:/ {print $2}' "/proc/$p/status")))
+		sum=$((sum + $(awk -v f="$field:" '$1 == f {print $2}' "/proc/$p/status")))
 	done
 	echo "$sum"
 }
@@ -172,7 +164,7 @@ declare -A IDLE
 for t in "${targets[@]}"; do
 	pids=$(pids_of "$t")
 	IDLE[$t]=0
-	[ -n "$pids" ] && IDLE[$t]=$(rss_kib $pids)
+	[ -n "$pids" ] && IDLE[$t]=$(status_kib VmRSS $pids)
 done
 # warm-up so pools and caches exist before measuring
 for t in "${targets[@]}"; do wrk -t1 -c"$CONNS" -d2s -H "Host: echo" "$(url_of "$t")" >/dev/null; done
@@ -188,7 +180,7 @@ for run in $(seq "$REPEAT"); do
 		cpu=0 peak=0
 		if [ -n "$pids" ]; then
 			c1=$(cpu_ticks $pids)
-			peak=$(peak_rss_kib $pids)
+			peak=$(status_kib VmHWM $pids)
 			cpu=$(awk -v d=$((c1 - c0)) -v n="$total" -v hz="$TICK" 'BEGIN { printf "%.1f", d / hz / n * 1e6 }')
 		fi
 		printf "%s\t%s\t%s\t%s\t%s\t%s\n" "$t" "$run" "$rps" "$cpu" "$idle" "$peak" | tee -a "$OUT"
