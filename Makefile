@@ -6,7 +6,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build test vet bench bench-go bench-hop fuzz clean
+.PHONY: all build test vet bench bench-go bench-hop bench-pair fuzz clean
 
 all: build
 
@@ -26,16 +26,21 @@ vet:
 test: vet
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
-# The benchmarks available so far: Go micro-benchmarks (ns/op, allocs/op)
-# and the one-hop loopback benchmark beside nginx. The scenario runner
+# The benchmarks available so far: Go micro-benchmarks (ns/op, allocs/op),
+# the one-hop loopback benchmark beside nginx, and the sidecar pair
+# (plaintext and mTLS) at fixed rates. The scenario runner
 # (meshbench run) and its report come with a later issue.
-bench: bench-go bench-hop
+bench: bench-go bench-hop bench-pair
 
 bench-go:
+	@mkdir -p $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./proxy/... | tee $(BIN)/bench-go.txt
 
 bench-hop: build
 	scripts/hopbench.sh
+
+bench-pair: build
+	scripts/pairbench.sh
 
 # Run each fuzz target for FUZZTIME (default 30s); new corpus entries land in testdata/.
 FUZZTIME ?= 30s

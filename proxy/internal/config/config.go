@@ -11,6 +11,11 @@
 // drops part of a routing policy routes traffic somewhere the operator did
 // not intend. Every error names the file, line, document, object and field.
 //
+// The Proxy document may name identity files for mutual TLS (spec.identity);
+// Parse resolves relative paths against the configuration file's directory
+// but never reads the files, so it stays a pure function of its input (and
+// of the working directory, for a relative file name).
+//
 // Parse reports all problems it finds, not just the first: the returned
 // error is an errors.Join of *Error values in file order (use errors.As or
 // Errors to inspect them). Only cross-object resolution (does the Service a

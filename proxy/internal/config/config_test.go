@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,14 @@ func TestParseBadFiles(t *testing.T) {
 		want string
 		line int // 0 = not checked
 	}{
+		{"authorization-empty", "spec.inbound.authorization: must not be empty (omit it to allow any authenticated peer)", 10},
+		{"authorization-empty-rule", "spec.inbound.authorization[1]: at least one of principals, paths or methods is required", 12},
+		{"authorization-method", `spec.inbound.authorization[0].methods[0]: invalid method "GET, POST": must be an HTTP token`, 11},
+		{"authorization-no-identity", "document 1 (Proxy default/reviews): spec.inbound.authorization: requires spec.identity", 9},
+		{"authorization-path", `spec.inbound.authorization[0].paths[1]: invalid path prefix "api/": must be an absolute path starting with '/'`, 12},
+		{"authorization-principal-scheme", `spec.inbound.authorization[0].principals[0]: invalid principal "default/web": must start with "spiffe://"`, 11},
+		{"authorization-principal-trust-domain", `principals[0]: invalid principal "spiffe://cluster.local*": '*' must come after the whole trust domain and a '/'`, 12},
+		{"authorization-principal-wildcard", `principals[1]: invalid principal "spiffe://cluster.local/ns/*/sa/web": '*' is allowed only as the last character`, 13},
 		{"backend-filters", "spec.rules[0].backendRefs[0].filters: not supported by meshproxy", 25},
 		{"backend-kind", "backendRefs[0].kind: backend kind multicluster.x-k8s.io/ServiceImport is not supported by meshproxy", 22},
 		{"backend-no-port", "backendRefs[0].port: required for a Service backend", 22},
@@ -36,6 +46,9 @@ func TestParseBadFiles(t *testing.T) {
 		{"header-name", `headers[0].name: invalid header name "x canary"`, 22},
 		{"hostnames", "spec.hostnames: not supported by meshproxy", 21},
 		{"method", `matches[0].method: unsupported value "FETCH" (want GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE or PATCH)`, 22},
+		{"identity-annotation-service", `document 2 (Service default/reviews): metadata.annotations["meshbench.dev/identity"]: invalid SPIFFE ID "spiffe://cluster.local:8443/ns/default/sa/reviews": trust domain must not have a port`, 13},
+		{"identity-annotation-slice", `document 3 (EndpointSlice default/reviews-v2): metadata.annotations["meshbench.dev/identity"]: invalid SPIFFE ID "spiffe://cluster.local/ns/default/sa/reviews-v2/": path must not have empty segments`, 23},
+		{"identity-missing-key", "document 1 (Proxy default/web): spec.identity.keyFile: required", 7},
 		{"no-rules", "spec.rules: required", 0},
 		{"not-a-mapping", "document 2: document is not a mapping", 8},
 		{"path-dot-segment", `path.value: invalid path "/a/../b": must not contain '..' segments`, 22},
@@ -144,6 +157,148 @@ func TestParseExample(t *testing.T) {
 	want := "proxy/testdata/example.yaml: proxy default/client, 3 services, 4 endpointslices (4 endpoints), 1 httproutes (2 rules)"
 	if got := cfg.Summary(); !strings.HasSuffix(got, want[len("proxy/"):]) || strings.Contains(got, "\n") {
 		t.Errorf("Summary() = %q", got)
+	}
+}
+
+// The mTLS sidecar pair of the docs: identity paths are resolved against
+// the file's directory (the certificate files need not exist to parse).
+func TestParseMTLSExamples(t *testing.T) {
+	dir, err := filepath.Abs(filepath.Join("..", "..", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := Load(filepath.Join("..", "..", "testdata", "mtls-client.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Identity{
+		CertFile: filepath.Join(dir, "certs", "default-web.crt"),
+		KeyFile:  filepath.Join(dir, "certs", "default-web.key"),
+		CAFile:   filepath.Join(dir, "certs", "ca.crt"),
+	}
+	cs := client.Proxy.Spec
+	if !reflect.DeepEqual(cs.Identity, want) {
+		t.Errorf("client identity = %+v, want %+v", cs.Identity, want)
+	}
+	if cs.Admin.Address != "127.0.0.1:15000" || cs.Outbound.Address != "127.0.0.1:15001" || cs.Inbound != nil {
+		t.Errorf("client listeners = %+v", cs)
+	}
+	if len(client.Services) != 1 || len(client.Slices) != 1 {
+		t.Fatalf("client: %s", client.Summary())
+	}
+	if got := client.Services[0].Metadata.Annotations[IdentityAnnotation]; got != "spiffe://cluster.local/ns/default/sa/reviews" {
+		t.Errorf("reviews identity annotation = %q", got)
+	}
+	if ep := client.Slices[0]; ep.Endpoints[0].Addresses[0] != "127.0.0.1" || *ep.Ports[0].Port != 15006 {
+		t.Errorf("reviews endpoint = %+v", ep)
+	}
+
+	server, err := Load(filepath.Join("..", "..", "testdata", "mtls-server.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := server.Proxy.Spec
+	if want := filepath.Join(dir, "certs", "default-reviews.key"); ss.Identity == nil || ss.Identity.KeyFile != want {
+		t.Errorf("server identity = %+v, want key %s", ss.Identity, want)
+	}
+	if ss.Admin.Address != "127.0.0.1:15100" || ss.Outbound != nil || ss.Inbound.Address != "127.0.0.1:15006" || ss.Inbound.App != "127.0.0.1:8080" {
+		t.Errorf("server listeners = %+v", ss)
+	}
+	wantAuthz := []AuthorizationRule{{Principals: []string{"spiffe://cluster.local/ns/default/sa/web"}, Paths: []string{"/"}}}
+	if !reflect.DeepEqual(ss.Inbound.Authorization, wantAuthz) {
+		t.Errorf("authorization = %+v, want %+v", ss.Inbound.Authorization, wantAuthz)
+	}
+}
+
+func TestParseIdentity(t *testing.T) {
+	abs := filepath.Join(t.TempDir(), "pki")
+	src := `apiVersion: meshbench.dev/v1alpha1
+kind: Proxy
+metadata: {name: reviews}
+spec:
+  identity:
+    certFile: certs/../certs/r.crt
+    keyFile: ` + abs + `//r.key
+    caFile: ../ca.crt
+  inbound:
+    address: 127.0.0.1:15006
+    app: 127.0.0.1:8080
+    authorization:
+    - principals: ["spiffe://cluster.local/ns/default/sa/web", "spiffe://cluster.local/ns/batch/*", "*"]
+    - {paths: [/healthz, /api/], methods: [GET, HEAD, purge]}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: ratings
+  annotations: {meshbench.dev/identity: spiffe://cluster.local/ns/default/sa/ratings}
+spec:
+  ports: [{port: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: ratings-v2
+  labels: {kubernetes.io/service-name: ratings}
+  annotations: {meshbench.dev/identity: spiffe://other.domain_1/ns/default/sa/ratings-v2.beta}
+addressType: IPv4
+endpoints: [{addresses: [10.0.0.1]}]
+ports: [{port: 8080}]
+`
+	cfg, err := Parse(filepath.Join("etc", "meshproxy", "mesh.yaml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Identity{
+		CertFile: filepath.Join(wd, "etc", "meshproxy", "certs", "r.crt"),
+		KeyFile:  filepath.Join(abs, "r.key"),
+		CAFile:   filepath.Join(wd, "etc", "ca.crt"),
+	}
+	if got := cfg.Proxy.Spec.Identity; !reflect.DeepEqual(got, want) {
+		t.Errorf("identity = %+v, want %+v", got, want)
+	}
+	rules := cfg.Proxy.Spec.Inbound.Authorization
+	if len(rules) != 2 || len(rules[0].Principals) != 3 || rules[0].Paths != nil || !slices.Equal(rules[1].Methods, []string{"GET", "HEAD", "purge"}) {
+		t.Errorf("authorization = %+v", rules)
+	}
+	// Proxy spec changes are detected with reflect.DeepEqual.
+	again, err := Parse(filepath.Join("etc", "meshproxy", "mesh.yaml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg.Proxy.Spec, again.Proxy.Spec) {
+		t.Error("the same file parses to specs that are not DeepEqual")
+	}
+	moved, err := Parse(filepath.Join("elsewhere", "mesh.yaml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reflect.DeepEqual(cfg.Proxy.Spec, moved.Proxy.Spec) {
+		t.Error("relative identity paths did not follow the file's directory")
+	}
+
+	// No identity, no authorization: both stay nil. "authorization: null"
+	// is the same as absent.
+	cfg, err = Parse("min.yaml", []byte(minimalProxy+"  inbound: {address: 127.0.0.1:15006, app: 127.0.0.1:8080, authorization: null}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Proxy.Spec; s.Identity != nil || s.Inbound.Authorization != nil {
+		t.Errorf("identity %+v, authorization %+v; want nil", s.Identity, s.Inbound.Authorization)
+	}
+
+	// Every identity file is required, and each problem is reported.
+	_, err = Parse("min.yaml", []byte(minimalProxy+"  identity: {}\n"))
+	var fields []string
+	for _, e := range Errors(err) {
+		fields = append(fields, e.Field+": "+e.Msg)
+	}
+	if want := []string{"spec.identity.certFile: required", "spec.identity.keyFile: required", "spec.identity.caFile: required"}; !slices.Equal(fields, want) {
+		t.Errorf("identity: {} errors = %q, want %q", fields, want)
 	}
 }
 
@@ -357,6 +512,43 @@ func TestNameValidators(t *testing.T) {
 		{PathValue, "/a#b", false},
 		{PathValue, "/a b", false},
 		{PathValue, "/a/.", false},
+		{ValidateSPIFFEID, "spiffe://cluster.local/ns/default/sa/web", true},
+		{ValidateSPIFFEID, "spiffe://a_b.c-d/X.y-z_0/1", true},
+		{ValidateSPIFFEID, "spiffe://cluster.local", false},
+		{ValidateSPIFFEID, "spiffe://cluster.local/", false},
+		{ValidateSPIFFEID, "spiffe://cluster.local/ns//sa", false},
+		{ValidateSPIFFEID, "spiffe://cluster.local/ns/./sa", false},
+		{ValidateSPIFFEID, "spiffe://cluster.local/ns/..", false},
+		{ValidateSPIFFEID, "spiffe://cluster.local/ns/a%20b", false},
+		{ValidateSPIFFEID, "spiffe://cluster.local/ns/a?b=c", false},
+		{ValidateSPIFFEID, "spiffe://cluster.local/ns/a#b", false},
+		{ValidateSPIFFEID, "spiffe://Cluster.local/ns/a", false},
+		{ValidateSPIFFEID, "spiffe://user@cluster.local/ns/a", false},
+		{ValidateSPIFFEID, "spiffe://cluster.local:443/ns/a", false},
+		{ValidateSPIFFEID, "spiffe:///ns/a", false},
+		{ValidateSPIFFEID, "SPIFFE://cluster.local/ns/a", false},
+		{ValidateSPIFFEID, "https://cluster.local/ns/a", false},
+		{ValidateSPIFFEID, "spiffe://cluster.local/ns/*", false},
+		{ValidateSPIFFEID, "spiffe://cluster.local/" + strings.Repeat("a", 2048), false},
+		{principal, "*", true},
+		{principal, "spiffe://cluster.local/*", true},
+		{principal, "spiffe://cluster.local/ns/default/*", true},
+		{principal, "spiffe://cluster.local/ns/default/sa/web*", true},
+		{principal, "spiffe://cluster.local/ns/default/sa/web", true},
+		{principal, "", false},
+		{principal, "**", false},
+		{principal, "spiffe://*", false},
+		{principal, "spiffe://cluster.local*", false},
+		{principal, "spiffe://cluster.*", false},
+		{principal, "spiffe://cluster.local/ns//*", false},
+		{principal, "spiffe://cluster.local/*/sa/web", false},
+		{principal, "spiffe://cluster.local/ns/default/sa/web/", false},
+		{principal, "default/web*", false},
+		{httpToken, "GET", true},
+		{httpToken, "purge", true},
+		{httpToken, "M-SEARCH", true},
+		{httpToken, "", false},
+		{httpToken, "GET POST", false},
 		{ValidateListenAddress, "localhost:80", true},
 		{ValidateListenAddress, "[::1]:80", true},
 		{ValidateListenAddress, "::1:80", false},
@@ -397,7 +589,8 @@ func TestAddrsOverlap(t *testing.T) {
 // Parse must never panic, and must return exactly one of Config and error.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "*", "*.yaml"))
-	files = append(files, filepath.Join("..", "..", "testdata", "example.yaml"))
+	more, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "*.yaml"))
+	files = append(files, more...)
 	for _, file := range files {
 		if data, err := os.ReadFile(file); err == nil {
 			f.Add(data)

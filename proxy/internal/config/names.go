@@ -205,3 +205,108 @@ func splitHostPort(addr string) (host, port string, ok bool) {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func lineMsg(line int, msg string) string { return "line " + itoa(line) + ": " + msg }
+
+// spiffeScheme starts every SPIFFE ID.
+const spiffeScheme = "spiffe://"
+
+// ValidateSPIFFEID checks a workload SPIFFE ID as the SPIFFE ID standard
+// defines it: "spiffe://<trust domain>/<path>" where the trust domain is
+// lower-case letters, digits, '.', '-' and '_' (no port, no user info), the
+// path is one or more non-empty segments of letters, digits, '.', '-' and '_'
+// other than "." and "..", with no trailing '/', and there is no query or
+// fragment; at most 2048 bytes. A bare trust domain ID ("spiffe://td") names
+// no workload and is rejected. It returns "" when id is valid, else what is
+// wrong.
+func ValidateSPIFFEID(id string) string { return spiffeID(id, false) }
+
+// spiffeID validates id; with prefix, id is a principal pattern without its
+// trailing '*': the trust domain must be complete (followed by '/') and the
+// last path segment may be empty, partial or a dot.
+func spiffeID(id string, prefix bool) string {
+	if id == "" {
+		return "must not be empty"
+	}
+	if len(id) > 2048 {
+		return "must be at most 2048 bytes"
+	}
+	if !strings.HasPrefix(id, spiffeScheme) {
+		if len(id) >= len(spiffeScheme) && strings.EqualFold(id[:len(spiffeScheme)], spiffeScheme) {
+			return `scheme must be lower-case "spiffe://"`
+		}
+		return `must start with "spiffe://"`
+	}
+	rest := id[len(spiffeScheme):]
+	if strings.ContainsAny(rest, "?#") {
+		return "must not have a query or fragment"
+	}
+	td, path, hasPath := strings.Cut(rest, "/")
+	switch {
+	case td == "":
+		return "trust domain must not be empty"
+	case len(td) > 255:
+		return "trust domain must be at most 255 bytes"
+	}
+	for i := 0; i < len(td); i++ {
+		switch c := td[i]; {
+		case isLowerAlnum(c) || c == '.' || c == '-' || c == '_':
+		case c == ':':
+			return "trust domain must not have a port"
+		case c == '@':
+			return "must not have user info"
+		case c >= 'A' && c <= 'Z':
+			return "trust domain must be lower-case"
+		default:
+			return "trust domain must consist of lower-case letters, digits, '.', '-' and '_' (" + strconv.QuoteRune(rune(c)) + " is not allowed)"
+		}
+	}
+	if !hasPath {
+		if prefix {
+			return "'*' must come after the whole trust domain and a '/'"
+		}
+		return "must have a path after the trust domain (spiffe://<trust domain>/<path>)"
+	}
+	for seg, more := "", true; more; {
+		seg, path, more = strings.Cut(path, "/")
+		open := prefix && !more // the segment the '*' continues
+		switch {
+		case seg == "" && open:
+		case seg == "":
+			return "path must not have empty segments ('//') or end with '/'"
+		case (seg == "." || seg == "..") && !open:
+			return "path must not have '.' or '..' segments"
+		}
+		for i := 0; i < len(seg); i++ {
+			if c := seg[i]; !isLowerAlnum(c) && !(c >= 'A' && c <= 'Z') && c != '.' && c != '-' && c != '_' {
+				return "path segments must consist of letters, digits, '.', '-' and '_' (" + strconv.QuoteRune(rune(c)) + " is not allowed)"
+			}
+		}
+	}
+	return ""
+}
+
+// principal checks an authorization principal: "*", a SPIFFE ID, or a
+// SPIFFE ID prefix ending in '*'.
+func principal(p string) string {
+	switch i := strings.IndexByte(p, '*'); {
+	case p == "*":
+		return ""
+	case i >= 0 && i != len(p)-1:
+		return "'*' is allowed only as the last character"
+	case i >= 0:
+		return spiffeID(p[:i], true)
+	}
+	return spiffeID(p, false)
+}
+
+// httpToken validates an HTTP method: an RFC 9110 token.
+func httpToken(s string) string {
+	if s == "" {
+		return "must not be empty"
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTchar(s[i]) {
+			return "must be an HTTP token (letters, digits and !#$%&'*+-.^_`|~): " + strconv.QuoteRune(rune(s[i])) + " is not allowed"
+		}
+	}
+	return ""
+}

@@ -27,6 +27,16 @@ const (
 	// LabelServiceName is the label tying an EndpointSlice to its Service.
 	LabelServiceName = "kubernetes.io/service-name"
 
+	// IdentityAnnotation, on a Service or an EndpointSlice, names the
+	// SPIFFE ID ("spiffe://<trust domain>/<path>") the proxy requires of
+	// the Service's endpoints when it connects to them over mutual TLS. An
+	// EndpointSlice's value overrides its Service's for the endpoints of
+	// that slice; without either, any identity of the proxy's trust domain
+	// is accepted.
+	IdentityAnnotation = "meshbench.dev/identity"
+	// IdentityAnnotationField is the annotation's field path in errors.
+	IdentityAnnotationField = `metadata.annotations["` + IdentityAnnotation + `"]`
+
 	// DefaultNamespace is what an object without metadata.namespace is in.
 	DefaultNamespace = "default"
 )
@@ -118,6 +128,12 @@ type ProxySpec struct {
 	Outbound *Listener `yaml:"outbound,omitempty"`
 	// Inbound accepts requests from other proxies for the local application.
 	Inbound *InboundListener `yaml:"inbound,omitempty"`
+	// Identity is the proxy's own SPIFFE identity. Optional; when set, the
+	// proxy speaks mutual TLS on mesh hops: the inbound listener accepts
+	// only TLS clients presenting a certificate of the trust domain, and
+	// upstream connections to Service endpoints present this identity and
+	// verify the server's (see IdentityAnnotation).
+	Identity *Identity `yaml:"identity,omitempty"`
 
 	Limits   Limits   `yaml:"limits"`
 	Timeouts Timeouts `yaml:"timeouts"`
@@ -136,6 +152,49 @@ type InboundListener struct {
 	Address string `yaml:"address"`
 	// App is the local application's "ip:port"; required.
 	App string `yaml:"app"`
+	// Authorization restricts which peers may call the application. A
+	// request is allowed when any rule matches it and denied otherwise.
+	// Absent (or null) means any authenticated peer is allowed; an empty
+	// list is rejected rather than read as "deny everything". Requires
+	// spec.identity: without mutual TLS there is no verified peer.
+	Authorization []AuthorizationRule `yaml:"authorization,omitempty"`
+}
+
+// Identity names the PEM files holding the proxy's SPIFFE identity. All
+// three are required. A relative path is relative to the directory of the
+// configuration file (the name given to Parse, made absolute with the
+// working directory when that name is relative itself); Parse stores the
+// resolved, cleaned absolute path. Parse does not read the files: they are
+// loaded when the proxy starts, and changing them (or these paths) takes a
+// restart.
+type Identity struct {
+	// CertFile is the certificate chain, leaf first; the leaf carries the
+	// proxy's SPIFFE ID as its URI SAN.
+	CertFile string `yaml:"certFile"`
+	// KeyFile is the leaf certificate's private key.
+	KeyFile string `yaml:"keyFile"`
+	// CAFile is the trust bundle: the CA certificates of the trust domain
+	// that peers' certificates must chain to.
+	CAFile string `yaml:"caFile"`
+}
+
+// AuthorizationRule matches a request when every field that is set matches
+// (an unset or empty field matches anything); at least one must be set.
+// Within a field, any entry may match.
+type AuthorizationRule struct {
+	// Principals are peer SPIFFE IDs, as verified from the peer's client
+	// certificate: an exact ID ("spiffe://cluster.local/ns/default/sa/web"),
+	// a prefix ending in '*' ("spiffe://cluster.local/ns/default/*"; the
+	// '*' may only come last and only after the trust domain and a '/'), or
+	// "*" for any authenticated peer.
+	Principals []string `yaml:"principals,omitempty"`
+	// Paths are prefixes of the request path as received (before any '?'),
+	// compared byte for byte: "/api" also matches "/apix", so end a prefix
+	// with '/' to allow a subtree only. Each must be an absolute path.
+	Paths []string `yaml:"paths,omitempty"`
+	// Methods are request methods, compared case-sensitively as HTTP
+	// methods are ("GET", not "get"). Any HTTP token is accepted.
+	Methods []string `yaml:"methods,omitempty"`
 }
 
 // Limits bound per-connection and global resource use.

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -97,6 +98,8 @@ func (p *parser) validateProxy(d *doc, px *Proxy) {
 		}
 	}
 
+	p.validateIdentity(d, s)
+
 	lim := &s.Limits
 	if lim.MaxHeaderBytes < 1024 || lim.MaxHeaderBytes > 16<<20 {
 		p.errorf(d, "spec.limits.maxHeaderBytes", "%d out of range (want 1024-16777216)", lim.MaxHeaderBytes)
@@ -133,6 +136,91 @@ func (p *parser) validateProxy(d *doc, px *Proxy) {
 	}
 }
 
+// validateIdentity checks spec.identity and spec.inbound.authorization, and
+// resolves relative identity file paths against the configuration file's
+// directory. It does not read the files.
+func (p *parser) validateIdentity(d *doc, s *ProxySpec) {
+	if id := s.Identity; id != nil {
+		dir := filepath.Dir(p.file)
+		for _, f := range []struct {
+			field string
+			path  *string
+		}{
+			{"spec.identity.certFile", &id.CertFile},
+			{"spec.identity.keyFile", &id.KeyFile},
+			{"spec.identity.caFile", &id.CAFile},
+		} {
+			switch {
+			case *f.path == "":
+				p.errorf(d, f.field, "required")
+			case strings.IndexByte(*f.path, 0) >= 0:
+				p.errorf(d, f.field, "must not contain a NUL byte")
+			default:
+				*f.path = resolvePath(dir, *f.path)
+			}
+		}
+	}
+	if s.Inbound == nil || s.Inbound.Authorization == nil {
+		return
+	}
+	const field = "spec.inbound.authorization"
+	rules := s.Inbound.Authorization
+	switch {
+	case len(rules) == 0:
+		p.errorf(d, field, "must not be empty (omit it to allow any authenticated peer)")
+		return
+	case s.Identity == nil:
+		p.errorf(d, field, "requires spec.identity (without mutual TLS there is no verified peer to authorize)")
+	}
+	for i, r := range rules {
+		f := idx(field, i)
+		if len(r.Principals) == 0 && len(r.Paths) == 0 && len(r.Methods) == 0 {
+			p.errorf(d, f, `at least one of principals, paths or methods is required (use principals: ["*"] to allow any authenticated peer)`)
+		}
+		for j, v := range r.Principals {
+			if msg := principal(v); msg != "" {
+				p.errorf(d, idx(f+".principals", j), `invalid principal %q: %s (want "*", a SPIFFE ID, or a SPIFFE ID prefix ending in '*')`, v, msg)
+			}
+		}
+		for j, v := range r.Paths {
+			if msg := PathValue(v); msg != "" {
+				p.errorf(d, idx(f+".paths", j), "invalid path prefix %q: %s", v, msg)
+			}
+		}
+		for j, v := range r.Methods {
+			if msg := httpToken(v); msg != "" {
+				p.errorf(d, idx(f+".methods", j), "invalid method %q: %s", v, msg)
+			}
+		}
+	}
+}
+
+// resolvePath makes path absolute: a relative path is taken relative to dir,
+// and a relative result relative to the working directory.
+func resolvePath(dir, path string) string {
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return filepath.Clean(path)
+}
+
+// identityAnnotation checks the meshbench.dev/identity annotation of a
+// Service or EndpointSlice.
+func (p *parser) identityAnnotation(d *doc, m *ObjectMeta) {
+	v, ok := m.Annotations[IdentityAnnotation]
+	if !ok {
+		return
+	}
+	if msg := ValidateSPIFFEID(v); msg != "" {
+		line := d.lineOf("metadata.annotations[" + IdentityAnnotation + "]")
+		p.errs = append(p.errs, p.docError(d, IdentityAnnotationField, line,
+			fmt.Sprintf("invalid SPIFFE ID %q: %s", v, msg)))
+	}
+}
+
 // addrsOverlap reports whether two valid host:port addresses would collide
 // when both are listened on (or when one is dialled from the other): same
 // port and the same host, or either host is a wildcard, or both are names
@@ -165,6 +253,7 @@ func addrsOverlap(a, b string) bool {
 
 func (p *parser) validateService(d *doc, svc *Service) {
 	p.validateMeta(d, &svc.Metadata, dns1035Label)
+	p.identityAnnotation(d, &svc.Metadata)
 	s := &svc.Spec
 	switch s.Type {
 	case "", ServiceTypeClusterIP, ServiceTypeNodePort, ServiceTypeLoadBalancer:
@@ -285,6 +374,7 @@ func parseIP(s string) (netip.Addr, string) {
 
 func (p *parser) validateEndpointSlice(d *doc, es *EndpointSlice) {
 	p.validateMeta(d, &es.Metadata, dns1123Subdomain)
+	p.identityAnnotation(d, &es.Metadata)
 	labelField := "metadata.labels[" + LabelServiceName + "]"
 	switch svc, ok := es.Metadata.Labels[LabelServiceName]; {
 	case !ok:

@@ -1,12 +1,13 @@
 package engine
 
 import (
+	"crypto/tls"
+	"net"
 	"time"
-
-	"github.com/panjf2000/gnet/v2"
 
 	"github.com/meshbench/meshbench/proxy/internal/balance"
 	"github.com/meshbench/meshbench/proxy/internal/http1"
+	"github.com/meshbench/meshbench/proxy/internal/identity"
 	"github.com/meshbench/meshbench/proxy/internal/metrics"
 	"github.com/meshbench/meshbench/proxy/internal/route"
 )
@@ -29,9 +30,10 @@ type downConn struct {
 	prev, next *downConn // loop.downs membership
 
 	l        *loop
-	c        gnet.Conn
+	io       stream // the client connection (TLS-terminated on an mTLS inbound listener)
 	inbound  bool
 	clientIP []byte // textual peer address, appended to X-Forwarded-For
+	xfcc     []byte // "x-forwarded-client-cert: By=...;URI=...\r\n" of an mTLS peer
 	state    downState
 	closed   bool
 	inRead   bool // onTraffic is on the stack: nested callers must not re-enter it
@@ -125,7 +127,7 @@ func (d *downConn) onTraffic() {
 			}
 		default:
 			// Pipelined bytes wait in gnet's buffer for their turn; bound them.
-			if d.c.InboundBuffered() > d.l.p.opts.MaxBufferedBytes {
+			if d.io.buffered() > d.l.p.opts.MaxBufferedBytes {
 				d.l.p.bufferOverflow.Inc()
 				d.closeConn()
 			}
@@ -137,7 +139,7 @@ func (d *downConn) onTraffic() {
 // resume continues with pipelined requests after an exchange ended from the
 // upstream side. It is a no-op when onTraffic is already on the stack.
 func (d *downConn) resume() {
-	if !d.closed && d.state == dsHead && d.c.InboundBuffered() > 0 {
+	if !d.closed && d.state == dsHead && d.io.buffered() > 0 {
 		d.onTraffic()
 	}
 }
@@ -145,8 +147,11 @@ func (d *downConn) resume() {
 // readHead parses the next request head and dispatches it. It reports
 // whether the loop in onTraffic should continue.
 func (d *downConn) readHead() bool {
-	buf, _ := d.c.Peek(-1)
+	buf := d.io.peek()
 	if len(buf) == 0 {
+		if d.io.failed() != nil {
+			d.closeConn() // the TLS session ended (close_notify) or broke
+		}
 		return false
 	}
 	o := &d.l.p.opts
@@ -164,7 +169,7 @@ func (d *downConn) readHead() bool {
 		if e, ok := err.(*http1.Error); ok {
 			status, reason = e.Status, e.Reason
 		}
-		d.c.Discard(-1)
+		d.io.discardAll()
 		d.localReply(status, reason)
 		return false
 	}
@@ -176,7 +181,7 @@ func (d *downConn) readHead() bool {
 	if d.closed {
 		return false
 	}
-	d.c.Discard(n)
+	d.io.discard(n)
 	return true
 }
 
@@ -245,7 +250,18 @@ func (d *downConn) dispatch(head []byte) {
 	if timeout > 0 {
 		d.deadline = d.start + int64(timeout)
 	}
-	d.head = http1.AppendRequestHead(d.head[:0], head, r, d.clientIP, nil)
+	var extra []byte
+	if d.inbound && d.io.tls != nil {
+		// mTLS inbound: authorize the verified peer, and tell the app who
+		// it is. A peer's own x-forwarded-client-cert is never trusted.
+		if !p.opts.Authz.Allow(d.io.tls.peerID, r.Method.Bytes(head), r.Path.Bytes(head)) {
+			d.localReply(403, "unauthorized")
+			return
+		}
+		r.Drop(head, "x-forwarded-client-cert")
+		extra = d.xfcc
+	}
+	d.head = http1.AppendRequestHead(d.head[:0], head, r, d.clientIP, extra)
 	d.state = dsBody
 	d.connectUpstream(false)
 }
@@ -262,12 +278,23 @@ func (d *downConn) connectUpstream(fresh bool) {
 	d.attempts++
 	d.ep = ep
 	ep.Begin()
+	// Outbound requests cross the mesh: with an identity they use mTLS,
+	// verified against the SPIFFE ID the backend expects.
+	id := l.p.opts.Identity
+	key := poolKey{addr: ep.Addr, tls: id != nil && !d.inbound}
+	if key.tls {
+		key.identity = d.backend.ExpectedIdentity(ep)
+	}
 	var u *upConn
 	if !fresh {
-		u = l.idle(ep)
+		u = l.idle(key)
 	}
 	if u == nil {
-		u = l.dial(ep)
+		var cfg *tls.Config
+		if key.tls {
+			cfg = id.ClientConfig(key.identity)
+		}
+		u = l.dial(ep, key, cfg)
 	} else {
 		u.reused = true
 	}
@@ -275,7 +302,7 @@ func (d *downConn) connectUpstream(fresh bool) {
 	if u.list == nil {
 		l.ups.pushFront(u)
 	}
-	if u.c != nil && u.connected {
+	if u.io.c != nil && u.connected {
 		u.begin()
 	}
 }
@@ -286,7 +313,7 @@ func (d *downConn) forwardBody() bool {
 	u := d.up
 	if u == nil || !u.connected {
 		// Still connecting: the body waits in gnet's buffer, within bounds.
-		if d.c.InboundBuffered() > d.l.p.opts.MaxBufferedBytes {
+		if d.io.buffered() > d.l.p.opts.MaxBufferedBytes {
 			d.l.p.bufferOverflow.Inc()
 			d.closeConn()
 		}
@@ -296,8 +323,11 @@ func (d *downConn) forwardBody() bool {
 		d.state = dsWait
 		return true
 	}
-	buf, _ := d.c.Peek(-1)
+	buf := d.io.peek()
 	if len(buf) == 0 {
+		if d.io.failed() != nil {
+			d.closeConn()
+		}
 		return false
 	}
 	var n int
@@ -329,9 +359,9 @@ func (d *downConn) forwardBody() bool {
 	if !u.write(buf[:n]) || d.closed {
 		return false
 	}
-	d.c.Discard(n)
+	d.io.discard(n)
 	d.lastActive = monotime()
-	if u.c.OutboundBuffered() > d.l.p.opts.MaxBufferedBytes {
+	if u.io.outbound() > d.l.p.opts.MaxBufferedBytes {
 		// gnet cannot stop reading a socket, so a slow upstream reader is
 		// bounded by disconnecting rather than by buffering without end.
 		d.l.p.bufferOverflow.Inc()
@@ -349,7 +379,7 @@ func (d *downConn) write(p []byte) bool {
 	if d.closed {
 		return false
 	}
-	_, _ = d.c.Write(p) // a failed write closes the conn synchronously (OnClose)
+	d.io.write(p) // a failed write closes the conn synchronously (OnClose)
 	return !d.closed
 }
 
@@ -392,7 +422,7 @@ func (d *downConn) endExchange() {
 	d.lastActive = monotime()
 	if d.closeAfter {
 		d.state = dsClosing
-		if d.c.OutboundBuffered() == 0 {
+		if d.io.outbound() == 0 {
 			d.closeConn()
 		}
 		return
@@ -432,7 +462,7 @@ func (d *downConn) checkTimeouts(now int64, o *Options) {
 			d.closeConn()
 		}
 	case dsClosing:
-		if d.c.OutboundBuffered() == 0 || (o.IdleTimeout > 0 && now-d.lastActive > int64(o.IdleTimeout)) {
+		if d.io.outbound() == 0 || (o.IdleTimeout > 0 && now-d.lastActive > int64(o.IdleTimeout)) {
 			d.closeConn()
 		}
 	}
@@ -443,9 +473,12 @@ func (d *downConn) closeConn() {
 	if d.closed {
 		return
 	}
-	d.c.SetContext(nil) // late events for this conn are ignored
+	if d.io.tls != nil {
+		d.io.tls.closeNotify()
+	}
+	d.io.c.SetContext(nil) // late events for this conn are ignored
 	d.onClosed()
-	_ = d.c.Close() // asynchronous: d.c stays valid for the rest of this callback
+	_ = d.io.c.Close() // asynchronous: d.io.c stays valid for the rest of this callback
 }
 
 // onClosed releases everything the connection held; it runs once, whether
@@ -455,6 +488,9 @@ func (d *downConn) onClosed() {
 		return
 	}
 	d.closed = true
+	if t := d.io.tls; t != nil && t.handshaking {
+		_ = t.br.Close() // unblock the handshake goroutine
+	}
 	d.l.downs.remove(d)
 	d.l.p.activeConns(d.inbound).Add(-1)
 	if d.up != nil {
@@ -470,5 +506,45 @@ func (d *downConn) onClosed() {
 	d.endpointDone(false)
 	if d.l.p.draining.Load() {
 		d.l.p.maybeFinishDrain()
+	}
+}
+
+// startTLS begins terminating mTLS on an inbound connection.
+func (d *downConn) startTLS() {
+	p := d.l.p
+	cfg := p.opts.Identity.ServerConfig()
+	d.io.tls = newTLSSession(d.io.c, func(nc net.Conn) *tls.Conn { return tls.Server(nc, cfg) }, p.opts.MaxHeaderBytes)
+	d.io.tls.startHandshake(d.l.el, p.opts.HandshakeTimeout, d.onHandshake)
+}
+
+// onHandshake runs on the loop when the server handshake has finished.
+func (d *downConn) onHandshake(err error) {
+	if d.closed {
+		return
+	}
+	p := d.l.p
+	if err != nil {
+		p.tlsFailure(true, identity.Classify(err)).Inc()
+		d.closeConn()
+		return
+	}
+	t := d.io.tls
+	t.handshakeDone()
+	st := t.conn.ConnectionState()
+	t.peerID = identity.PeerID(&st)
+	p.tlsHandshakes(true, t.resumed).Inc()
+	d.xfcc = append(d.xfcc[:0], "x-forwarded-client-cert: By="...)
+	d.xfcc = append(d.xfcc, p.opts.Identity.ID()...)
+	d.xfcc = append(d.xfcc, ";URI="...)
+	d.xfcc = append(d.xfcc, t.peerID...)
+	d.xfcc = append(d.xfcc, "\r\n"...)
+	d.lastActive = monotime()
+	d.onTraffic()
+}
+
+// feedHandshake hands handshake bytes over, closing a flooding peer.
+func (d *downConn) feedHandshake(t *tlsSession) {
+	if !t.feedHandshake(d.io.c) {
+		d.closeConn()
 	}
 }

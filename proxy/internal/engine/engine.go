@@ -18,6 +18,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/meshbench/meshbench/proxy/internal/authz"
+	"github.com/meshbench/meshbench/proxy/internal/identity"
 	"github.com/meshbench/meshbench/proxy/internal/metrics"
 	"github.com/meshbench/meshbench/proxy/internal/route"
 )
@@ -38,6 +40,13 @@ type Options struct {
 	ConnectTimeout      time.Duration
 	RequestTimeout      time.Duration // default when no HTTPRoute timeout applies
 	Tick                time.Duration // timeout sweep period (timeout resolution)
+	HandshakeTimeout    time.Duration // TLS handshakes, both directions
+
+	// Identity, when set, makes every mesh hop mutual TLS: the inbound
+	// listener terminates it and outbound endpoint connections originate it.
+	Identity *identity.Source
+	// Authz decides which verified peers may call the app (nil: any).
+	Authz *authz.Policy
 
 	Logger *slog.Logger
 }
@@ -57,6 +66,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Tick <= 0 {
 		o.Tick = 50 * time.Millisecond
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 10 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -95,6 +107,7 @@ type Proxy struct {
 	timeouts               *metrics.Counter
 	rejectedConns          *metrics.Counter
 	upstreamProtocolErrors *metrics.Counter
+	handshakes             [4]*metrics.Counter // [inbound*2 + resumed]
 	connectErrMu           sync.Mutex
 	connectErr             map[string]*metrics.Counter
 }
@@ -139,6 +152,10 @@ func New(opts Options, table *route.Table, reg *metrics.Registry) (*Proxy, error
 		"Connections closed because a peer made the proxy buffer more than limits.maxBufferedBytes.")
 	p.rejectedConns = reg.Counter("meshproxy_rejected_connections_total",
 		"Client connections closed on accept because limits.maxConnections was reached.")
+	for i := range p.handshakes {
+		p.handshakes[i] = reg.Counter("meshproxy_tls_handshakes_total", "Completed mTLS handshakes.",
+			"direction", direction(i >= 2), "resumed", strconv.FormatBool(i%2 == 1))
+	}
 	p.timeouts = reg.Counter("meshproxy_request_timeouts_total", "Requests that hit their request timeout.")
 	p.upstreamProtocolErrors = reg.Counter("meshproxy_upstream_protocol_errors_total",
 		"Upstream responses that were malformed or cut short.")
@@ -290,7 +307,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	l := p.loopOf(c)
-	d := &downConn{l: l, c: c, inbound: p.isInbound(c.LocalAddr())}
+	d := &downConn{l: l, io: stream{c: c}, inbound: p.isInbound(c.LocalAddr())}
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		if ap, ok := netip.AddrFromSlice(ta.IP); ok {
 			d.clientIP = ap.Unmap().AppendTo(nil)
@@ -301,6 +318,9 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	l.downs.push(d)
 	p.activeConns(d.inbound).Add(1)
 	c.SetContext(d)
+	if d.inbound && p.opts.Identity != nil {
+		d.startTLS()
+	}
 	return nil, gnet.None
 }
 
@@ -325,8 +345,18 @@ func (p *Proxy) isInbound(a net.Addr) bool {
 func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	switch x := c.Context().(type) {
 	case *downConn:
+		if t := x.io.tls; t != nil && t.handshaking {
+			x.feedHandshake(t)
+			break
+		}
 		x.onTraffic()
 	case *upConn:
+		if t := x.io.tls; t != nil && t.handshaking {
+			if !t.feedHandshake(c) {
+				x.closeConn()
+			}
+			break
+		}
 		x.onTraffic()
 	default:
 		// A connection the proxy already gave up on: drop late bytes.
@@ -359,6 +389,26 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 		p.maybeFinishDrain()
 	}
 	return p.opts.Tick, gnet.None
+}
+
+// tlsHandshakes counts completed handshakes; the four children are
+// resolved once.
+func (p *Proxy) tlsHandshakes(inbound, resumed bool) *metrics.Counter {
+	i := 0
+	if inbound {
+		i = 2
+	}
+	if resumed {
+		i++
+	}
+	return p.handshakes[i]
+}
+
+// tlsFailure counts a failed handshake by reason (failure path: the lookup
+// may allocate).
+func (p *Proxy) tlsFailure(inbound bool, reason string) *metrics.Counter {
+	return p.reg.Counter("meshproxy_tls_handshake_failures_total",
+		"Failed mTLS handshakes by direction and reason.", "direction", direction(inbound), "reason", reason)
 }
 
 // statusLabel renders a status code for a metric label.

@@ -27,8 +27,9 @@ type loop struct {
 	el  gnet.EventLoop
 	rnd *balance.Rand
 
-	// pools holds idle keep-alive upstream connections by endpoint address.
-	pools map[string]*upList
+	// pools holds idle keep-alive upstream connections by endpoint and by
+	// what was verified on them.
+	pools map[poolKey]*upList
 
 	downs downList // every open downstream connection, for the timeout sweep
 	ups   upList   // upstream connections in use or connecting, for the sweep
@@ -60,7 +61,7 @@ func newLoop(p *Proxy, el gnet.EventLoop, seed uint64) *loop {
 		p:       p,
 		el:      el,
 		rnd:     balance.NewRand(seed),
-		pools:   make(map[string]*upList),
+		pools:   make(map[poolKey]*upList),
 		series:  make(map[seriesKey]*metrics.RequestSeries),
 		replies: make(map[replyKey]*metrics.Counter),
 	}
@@ -111,22 +112,31 @@ func direction(inbound bool) string {
 	return "outbound"
 }
 
-// idle takes an idle keep-alive connection to ep from the pool, or nil.
-func (l *loop) idle(ep *balance.Endpoint) *upConn {
-	pl := l.pools[ep.Addr]
+// poolKey says which requests a pooled connection may serve: those for the
+// same endpoint, over the same transport, to the same verified identity. A
+// connection checked against one SPIFFE ID (or against "any in the trust
+// domain") must not serve a backend that expects another.
+type poolKey struct {
+	addr     string
+	tls      bool
+	identity string
+}
+
+// idle takes an idle keep-alive connection for key from the pool, or nil.
+func (l *loop) idle(key poolKey) *upConn {
+	pl := l.pools[key]
 	if pl == nil {
 		return nil
 	}
-	u := pl.popFront()
-	return u
+	return pl.popFront()
 }
 
-// release puts a healthy upstream connection back in its endpoint's pool.
+// release puts a healthy upstream connection back in its pool.
 func (l *loop) release(u *upConn) {
-	pl := l.pools[u.ep.Addr]
+	pl := l.pools[u.key]
 	if pl == nil {
 		pl = &upList{}
-		l.pools[u.ep.Addr] = pl
+		l.pools[u.key] = pl
 	}
 	u.idleSince = monotime()
 	pl.pushFront(u)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/meshbench/meshbench/proxy/internal/balance"
 	"github.com/meshbench/meshbench/proxy/internal/http1"
+	"github.com/meshbench/meshbench/proxy/internal/identity"
 )
 
 // upConn is one connection from the proxy to an endpoint. It lives on the
@@ -22,11 +24,13 @@ type upConn struct {
 	list       *upList // the pool or loop.ups list it is on, nil if none
 
 	l         *loop
-	c         gnet.Conn // nil until the dial completes
+	io        stream // io.c is nil until the dial completes; io.tls set for mTLS
 	ep        *balance.Endpoint
 	down      *downConn // the exchange it serves; nil while idle
 	connected bool
 	closed    bool
+	tlsConfig *tls.Config // non-nil: originate mTLS (an outbound mesh hop)
+	key       poolKey
 	reused    bool // taken from the pool: may have been closed by the peer meanwhile
 	idleSince int64
 
@@ -47,14 +51,14 @@ type upConn struct {
 // the net package) and enrolls it on this loop, so the exchange never
 // crosses goroutines. The outcome arrives on the loop: OnOpen on success,
 // onDialFailed otherwise.
-func (l *loop) dial(ep *balance.Endpoint) *upConn {
-	u := &upConn{l: l, ep: ep}
+func (l *loop) dial(ep *balance.Endpoint, key poolKey, tlsConfig *tls.Config) *upConn {
+	u := &upConn{l: l, ep: ep, key: key, tlsConfig: tlsConfig}
 	l.p.upstreamConns.Add(1)
 	timeout := l.p.opts.ConnectTimeout
 	go func() {
 		fail := func(err error) {
 			_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-				u.onDialFailed(err)
+				u.onConnectFailed(dialFailure(err))
 				return nil
 			}))
 		}
@@ -78,22 +82,53 @@ func (l *loop) dial(ep *balance.Endpoint) *upConn {
 
 // onOpen runs on the loop once the dialed connection is registered.
 func (u *upConn) onOpen(c gnet.Conn) gnet.Action {
-	u.c = c
-	u.connected = true
+	u.io.c = c
 	if u.closed {
 		c.SetContext(nil)
 		return gnet.Close
 	}
+	if u.tlsConfig != nil {
+		// A mesh hop: mTLS first, off the loop; ready() follows on success.
+		cfg := u.tlsConfig
+		u.io.tls = newTLSSession(c, func(nc net.Conn) *tls.Conn { return tls.Client(nc, cfg) }, u.l.p.opts.MaxHeaderBytes)
+		u.io.tls.startHandshake(u.l.el, u.l.p.opts.HandshakeTimeout, u.onHandshake)
+		return gnet.None
+	}
+	u.ready()
+	return gnet.None
+}
+
+// onHandshake runs on the loop when the client handshake has finished.
+func (u *upConn) onHandshake(err error) {
+	if u.closed {
+		return // given up meanwhile; closeConn closed the socket
+	}
+	p := u.l.p
+	if err != nil {
+		p.tlsFailure(false, identity.Classify(err)).Inc()
+		c := u.io.c
+		u.onConnectFailed("upstream_tls_failed")
+		c.SetContext(nil)
+		_ = c.Close()
+		return
+	}
+	u.io.tls.handshakeDone()
+	p.tlsHandshakes(false, u.io.tls.resumed).Inc()
+	u.ready()
+}
+
+// ready runs once the connection can carry requests.
+func (u *upConn) ready() {
+	u.connected = true
 	if u.down == nil {
 		// Its request went away while connecting; keep the connection warm.
 		if u.list != nil {
 			u.list.remove(u)
 		}
 		u.l.release(u)
-		return gnet.None
+		return
 	}
 	u.begin()
-	return gnet.None
 }
 
 // begin sends the attached request's head and whatever body is buffered.
@@ -111,10 +146,10 @@ func (u *upConn) begin() {
 
 // write sends p upstream and reports whether the connection survived.
 func (u *upConn) write(p []byte) bool {
-	if u.closed || u.c == nil {
+	if u.closed || u.io.c == nil {
 		return false
 	}
-	_, _ = u.c.Write(p) // a failed write closes the conn synchronously (OnClose)
+	u.io.write(p) // a failed write closes the conn synchronously (OnClose)
 	return !u.closed
 }
 
@@ -122,6 +157,9 @@ func (u *upConn) write(p []byte) bool {
 func (u *upConn) onTraffic() {
 	d := u.down
 	if d == nil {
+		if u.io.tls != nil && len(u.io.peek()) == 0 && u.io.failed() == nil {
+			return // a TLS 1.3 session ticket after the handshake: no data
+		}
 		// Bytes on an idle connection belong to no request: the stream is
 		// out of sync, drop the connection.
 		u.closeConn()
@@ -129,9 +167,16 @@ func (u *upConn) onTraffic() {
 	}
 	o := &u.l.p.opts
 	for !u.closed && u.down == d {
-		buf, _ := u.c.Peek(-1)
+		buf := u.io.peek()
 		if len(buf) == 0 {
 			u.flushHead(d)
+			if u.io.failed() != nil {
+				// close_notify or a bad record: the connection is over.
+				c := u.io.c
+				u.onPeerClosed()
+				c.SetContext(nil)
+				_ = c.Close()
+			}
 			return
 		}
 		u.received = true
@@ -179,12 +224,12 @@ func (u *upConn) onTraffic() {
 		if !u.writeBody(buf[:n]) || u.closed {
 			return
 		}
-		u.c.Discard(n)
+		u.io.discard(n)
 		if done {
 			u.finish()
 			return
 		}
-		if d.c.OutboundBuffered() > o.MaxBufferedBytes {
+		if d.io.outbound() > o.MaxBufferedBytes {
 			// gnet cannot pause reading the upstream, so a client that
 			// reads slower than the upstream sends is disconnected.
 			u.l.p.bufferOverflow.Inc()
@@ -211,7 +256,7 @@ func (u *upConn) onHead(head []byte) bool {
 		if !d.write(d.out) || u.closed {
 			return false
 		}
-		u.c.Discard(len(head))
+		u.io.discard(len(head))
 		u.resp.Reset()
 		return true
 	}
@@ -233,7 +278,7 @@ func (u *upConn) onHead(head []byte) bool {
 	d.out = http1.AppendResponseHead(d.out[:0], head, &u.resp, d.closeAfter, d.keepAlive10 && !d.closeAfter, nil)
 	u.headDone = true
 	d.respStarted = true
-	u.c.Discard(len(head))
+	u.io.discard(len(head))
 	if u.kind == http1.BodyNone || (u.kind == http1.BodyLength && u.left == 0) {
 		if d.write(d.out) && !u.closed {
 			u.finish()
@@ -278,7 +323,7 @@ func (u *upConn) finish() {
 	d.series.Observe(u.resp.Status, time.Duration(monotime()-d.start))
 	d.endpointDone(true)
 	u.down, d.up = nil, nil
-	reusable := !u.noReuse && d.bodyDone && u.c.InboundBuffered() == 0 && !u.l.p.draining.Load()
+	reusable := !u.noReuse && d.bodyDone && u.io.buffered() == 0 && !u.l.p.draining.Load()
 	if u.list != nil {
 		u.list.remove(u)
 	}
@@ -310,8 +355,20 @@ func (u *upConn) failExchange(status int, reason string) {
 	d.resume()
 }
 
-// onDialFailed runs on the loop when the connection could not be opened.
-func (u *upConn) onDialFailed(err error) {
+// dialFailure names why a connection could not be opened.
+func dialFailure(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection_refused"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "connect_timeout"
+	}
+	return "upstream_connect_failed"
+}
+
+// onConnectFailed runs on the loop when the connection could not be opened
+// (or its mTLS handshake failed); reason is the local reply's reason.
+func (u *upConn) onConnectFailed(reason string) {
 	if u.closed {
 		return
 	}
@@ -328,13 +385,6 @@ func (u *upConn) onDialFailed(err error) {
 	if d.attempts < 2 && len(d.backend.Endpoints) > 1 {
 		d.connectUpstream(false)
 		return
-	}
-	reason := "upstream_connect_failed"
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		reason = "connection_refused"
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		reason = "connect_timeout"
 	}
 	d.localReply(503, reason)
 	d.resume()
@@ -388,9 +438,12 @@ func (u *upConn) closeConn() {
 		return
 	}
 	u.markClosed()
-	if u.c != nil {
-		u.c.SetContext(nil)
-		_ = u.c.Close() // asynchronous: u.c stays valid for the rest of this callback
+	if u.io.tls != nil {
+		u.io.tls.closeNotify()
+	}
+	if u.io.c != nil {
+		u.io.c.SetContext(nil)
+		_ = u.io.c.Close() // asynchronous: u.io.c stays valid for the rest of this callback
 	}
 }
 

@@ -215,3 +215,20 @@ func AppendLocalReply(dst []byte, status int, reason string, closeAfter bool) []
 	dst = append(dst, reason...)
 	return append(dst, '\n')
 }
+
+// Drop marks every field named name (compared case-insensitively; name in
+// lower case) so that AppendRequestHead leaves it out. The proxy uses it for
+// headers it owns, such as x-forwarded-client-cert, which a peer must never
+// be able to set. Host, Content-Length and Transfer-Encoding cannot be
+// dropped: they carry the framing. It does not allocate.
+func (r *Request) Drop(buf []byte, name string) {
+	for i := 0; i < r.NumHeaders; i++ {
+		switch r.meta.kinds[i] {
+		case kindHost, kindContentLength, kindTransferEncoding:
+			continue
+		}
+		if equalFold(r.Headers[i].Name.Bytes(buf), name) {
+			r.meta.drop[i/64] |= 1 << (i % 64)
+		}
+	}
+}

@@ -235,3 +235,22 @@ func TestStatusTextMatchesNetHTTP(t *testing.T) {
 		}
 	}
 }
+
+func TestDropRemovesFields(t *testing.T) {
+	raw := "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Client-Cert: By=evil\r\nA: 1\r\nx-forwarded-client-cert: URI=spoof\r\nContent-Length: 0\r\n\r\n"
+	var r Request
+	if _, err := ParseRequest([]byte(raw), 0, &r); err != nil {
+		t.Fatal(err)
+	}
+	r.Drop([]byte(raw), "x-forwarded-client-cert")
+	r.Drop([]byte(raw), "content-length") // framing: never dropped
+	extra := []byte("x-forwarded-client-cert: By=me;URI=peer\r\n")
+	got := string(AppendRequestHead(nil, []byte(raw), &r, nil, extra))
+	want := "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nContent-Length: 0\r\nx-forwarded-client-cert: By=me;URI=peer\r\n\r\n"
+	if got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+	if a := testing.AllocsPerRun(100, func() { r.Drop([]byte(raw), "x-forwarded-client-cert") }); a != 0 {
+		t.Fatalf("Drop allocates %v", a)
+	}
+}

@@ -150,7 +150,11 @@ func (c *compiler) services() error {
 				PortName:  sp.Name,
 				Key:       key + ":" + strconv.Itoa(int(sp.Port)),
 			}
-			s.Backend = c.serviceBackend(s, slicesBySvc[key])
+			b, err := c.serviceBackend(s, obj, slicesBySvc[key])
+			if err != nil {
+				return err
+			}
+			s.Backend = b
 			info.ports = append(info.ports, s)
 			c.t.services = append(c.t.services, s)
 		}
@@ -206,11 +210,26 @@ func (c *compiler) services() error {
 // serviceBackend builds the backend of a Service port from its
 // EndpointSlices: ready endpoints' first address (the API lets consumers
 // use only the first, the others being fungible) on the slice port named
-// like the Service port.
-func (c *compiler) serviceBackend(s *Service, ess []*config.EndpointSlice) *Backend {
-	b := &Backend{Name: s.Key}
+// like the Service port, each with the identity it is expected to present
+// (its slice's meshbench.dev/identity annotation, else the Service's). An
+// endpoint listed in several slices (as during slice rebalancing) is used
+// once; if those slices expect different identities of it, that is an
+// error: either choice could let the wrong server in or lock the right one
+// out.
+func (c *compiler) serviceBackend(s *Service, svc *config.Service, ess []*config.EndpointSlice) (*Backend, error) {
+	svcID, err := identityOf("Service", &svc.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{Name: s.Key, identity: svcID}
 	c.backends[s.Key] = b
-	seen := map[*balance.Endpoint]bool{}
+	type entry struct {
+		ep    *balance.Endpoint
+		id    string
+		slice *config.EndpointSlice
+	}
+	var entries []entry
+	seen := map[*balance.Endpoint]int{} // -> index in entries
 	portFound := false
 	for _, es := range ess {
 		var target int32
@@ -228,6 +247,13 @@ func (c *compiler) serviceBackend(s *Service, ess []*config.EndpointSlice) *Back
 			continue
 		}
 		portFound = true
+		id, err := identityOf("EndpointSlice", &es.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := es.Metadata.Annotations[config.IdentityAnnotation]; !ok {
+			id = svcID
+		}
 		for _, ep := range es.Endpoints {
 			if !ep.Conditions.IsReady() || len(ep.Addresses) == 0 {
 				continue
@@ -237,13 +263,31 @@ func (c *compiler) serviceBackend(s *Service, ess []*config.EndpointSlice) *Back
 				continue // config.Parse rejects these
 			}
 			e := c.eps.Get(netip.AddrPortFrom(ip.Unmap(), uint16(target)).String())
-			if !seen[e] {
-				seen[e] = true
-				b.Endpoints = append(b.Endpoints, e)
+			if i, dup := seen[e]; dup {
+				if prev := entries[i]; prev.id != id {
+					return nil, objErr("EndpointSlice", &es.Metadata, config.IdentityAnnotationField,
+						fmt.Errorf("endpoint %s of Service %s is expected to be %s here but %s in EndpointSlice %s/%s",
+							e.Addr, s.Key, describeID(id), describeID(prev.id), prev.slice.Metadata.Namespace, prev.slice.Metadata.Name))
+				}
+				continue
 			}
+			seen[e] = len(entries)
+			entries = append(entries, entry{e, id, es})
 		}
 	}
-	slices.SortFunc(b.Endpoints, func(x, y *balance.Endpoint) int { return strings.Compare(x.Addr, y.Addr) })
+	slices.SortFunc(entries, func(x, y entry) int { return strings.Compare(x.ep.Addr, y.ep.Addr) })
+	for i, en := range entries {
+		b.Endpoints = append(b.Endpoints, en.ep)
+		if en.id != svcID && b.ids == nil {
+			b.ids = make([]string, len(entries))
+			for j := range i {
+				b.ids[j] = svcID
+			}
+		}
+		if b.ids != nil {
+			b.ids[i] = en.id
+		}
+	}
 	switch {
 	case len(ess) == 0:
 		c.warnf("Service %s: no EndpointSlice (label %s=%s); requests get 503", s.Key, config.LabelServiceName, s.Name)
@@ -252,7 +296,28 @@ func (c *compiler) serviceBackend(s *Service, ess []*config.EndpointSlice) *Back
 	case len(b.Endpoints) == 0:
 		c.warnf("Service %s: no ready endpoints; requests get 503", s.Key)
 	}
-	return b
+	return b, nil
+}
+
+// identityOf returns the object's meshbench.dev/identity annotation,
+// re-checked as a SPIFFE ID; "" when it has none.
+func identityOf(kind string, m *config.ObjectMeta) (string, error) {
+	id, ok := m.Annotations[config.IdentityAnnotation]
+	if !ok {
+		return "", nil
+	}
+	if msg := config.ValidateSPIFFEID(id); msg != "" {
+		return "", objErr(kind, m, config.IdentityAnnotationField, fmt.Errorf("invalid SPIFFE ID %q: %s", id, msg))
+	}
+	return id, nil
+}
+
+// describeID quotes an expected identity for messages.
+func describeID(id string) string {
+	if id == "" {
+		return "any identity (no annotation)"
+	}
+	return strconv.Quote(id)
 }
 
 // routes compiles every HTTPRoute and attaches it to its parent Service ports.
@@ -579,11 +644,36 @@ func (c *compiler) finish() {
 	for _, b := range c.backends {
 		add(b)
 	}
+	c.identityConflicts()
 	if c.t.inbound != nil {
 		add(c.t.inbound)
 	}
 	slices.SortFunc(c.t.endpoints, func(x, y *balance.Endpoint) int { return strings.Compare(x.Addr, y.Addr) })
 	slices.Sort(c.t.Warnings)
+}
+
+// identityConflicts warns about an endpoint that two Services expect to
+// present different SPIFFE IDs: one address serves one certificate, so
+// connections for one of them will fail verification.
+func (c *compiler) identityConflicts() {
+	type first struct{ key, id string }
+	expected := map[*balance.Endpoint]first{}
+	for _, s := range c.t.services { // sorted by Key: deterministic messages
+		b := s.Backend
+		for _, e := range b.Endpoints {
+			id := b.ExpectedIdentity(e)
+			if id == "" {
+				continue
+			}
+			f, ok := expected[e]
+			switch {
+			case !ok:
+				expected[e] = first{s.Key, id}
+			case f.id != id:
+				c.warnf("endpoint %s: Service %s expects identity %q but Service %s expects %q; one of them cannot verify it", e.Addr, f.key, f.id, s.Key, id)
+			}
+		}
+	}
 }
 
 // implicit is the rule of a Service port without routes: everything to the

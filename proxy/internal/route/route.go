@@ -50,6 +50,13 @@
 // Service or port does not exist is kept as an Invalid backend so that its
 // share of the traffic gets 500, as the spec requires, and is reported in
 // Table.Warnings.
+//
+// With mutual TLS, Backend.ExpectedIdentity gives the SPIFFE ID an endpoint
+// must present: the meshbench.dev/identity annotation of the EndpointSlice
+// the endpoint came from, else of its Service. An endpoint listed in several
+// slices of a Service that expect different identities of it is a Compile
+// error; two Services expecting different identities of one address are a
+// warning (one of them cannot succeed).
 package route
 
 import (
@@ -144,6 +151,44 @@ type Backend struct {
 	Invalid bool
 	// Reason says why the backend is Invalid.
 	Reason string
+
+	// identity is the Service's meshbench.dev/identity annotation. ids,
+	// when not nil, is parallel to Endpoints (same length and order) and
+	// holds each endpoint's expected identity; it is nil when every
+	// endpoint expects identity, the common case.
+	identity string
+	ids      []string
+}
+
+// ExpectedIdentity returns the SPIFFE ID required of ep when connecting to
+// it for this backend: the meshbench.dev/identity annotation of the
+// EndpointSlice ep came from, else that of the Service, else "" (any
+// identity of the trust domain). An ep that is not one of b's Endpoints
+// gets the Service's annotation. The inbound backend, Invalid backends and
+// a nil b return "". It does not allocate: it is called per new upstream
+// connection.
+func (b *Backend) ExpectedIdentity(ep *balance.Endpoint) string {
+	if b == nil {
+		return ""
+	}
+	if b.ids == nil || ep == nil {
+		return b.identity
+	}
+	// Endpoints are sorted by address, and addresses are unique in them.
+	eps := b.Endpoints
+	lo, hi := 0, len(eps)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if eps[m].Addr < ep.Addr {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(eps) && eps[lo].Addr == ep.Addr {
+		return b.ids[lo]
+	}
+	return b.identity
 }
 
 // Pick chooses one of the rule's backends at random in proportion to the

@@ -52,6 +52,7 @@ func portOf(t testing.TB, addr string) string {
 type mesh struct {
 	outbound, inbound, admin string
 	app                      string
+	inboundExtra             string // more YAML inside spec.inbound, indented by 4
 	extraProxy               string // more YAML under spec:, indented by 2
 	services                 []svc
 	routes                   string // raw HTTPRoute documents
@@ -72,7 +73,7 @@ func (m *mesh) yaml() string {
 		fmt.Fprintf(&b, "  outbound: {address: %q}\n", m.outbound)
 	}
 	if m.inbound != "" {
-		fmt.Fprintf(&b, "  inbound: {address: %q, app: %q}\n", m.inbound, m.app)
+		fmt.Fprintf(&b, "  inbound:\n    address: %q\n    app: %q\n%s", m.inbound, m.app, m.inboundExtra)
 	}
 	b.WriteString(m.extraProxy)
 	for _, s := range m.services {
@@ -229,4 +230,20 @@ func metricLine(text, name string, labels ...string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// waitMetric waits up to 3 s for a series to be non-zero: a response can
+// reach the client a moment before the loop records it.
+func waitMetric(t *testing.T, s *started, name string, labels ...string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		if v, ok := metricLine(s.metricsText(t), name, labels...); ok && v != "0" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%v not counted:\n%s", name, labels, s.metricsText(t))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

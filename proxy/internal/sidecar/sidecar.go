@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/proxy/internal/admin"
+	"github.com/meshbench/meshbench/proxy/internal/authz"
 	"github.com/meshbench/meshbench/proxy/internal/balance"
 	"github.com/meshbench/meshbench/proxy/internal/config"
 	"github.com/meshbench/meshbench/proxy/internal/engine"
+	"github.com/meshbench/meshbench/proxy/internal/identity"
 	"github.com/meshbench/meshbench/proxy/internal/metrics"
 	"github.com/meshbench/meshbench/proxy/internal/route"
 )
@@ -27,6 +29,10 @@ import (
 // to update mounted ConfigMaps.
 var WatchInterval = 250 * time.Millisecond
 
+// identityPoll is how often certificate, key and CA files are checked:
+// rotation must reach new connections within a second.
+const identityPoll = 200 * time.Millisecond
+
 // Sidecar is a running meshproxy.
 type Sidecar struct {
 	path string
@@ -35,6 +41,7 @@ type Sidecar struct {
 	eps  *balance.Registry
 
 	proxy *engine.Proxy
+	id    *identity.Source // nil without spec.identity
 	admin *admin.Server
 	done  chan error
 
@@ -82,20 +89,27 @@ func Start(path string, log *slog.Logger) (*Sidecar, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.proxy, err = engine.New(engineOptions(cfg, log), table, s.reg)
+	opts := engineOptions(cfg, log)
+	if err := s.loadIdentity(cfg, &opts); err != nil {
+		return nil, err
+	}
+	s.proxy, err = engine.New(opts, table, s.reg)
 	if err != nil {
+		s.stopIdentity()
 		return nil, err
 	}
 	go func() { s.done <- s.proxy.Run() }()
 	select {
 	case <-s.proxy.Booted():
 	case err := <-s.done:
+		s.stopIdentity()
 		return nil, fmt.Errorf("start data plane: %w", err)
 	}
 	if a := cfg.Proxy.Spec.Admin; a != nil && a.Address != "" {
 		s.admin, err = admin.Start(a.Address, s.reg, s.proxy.Ready)
 		if err != nil {
 			s.proxy.Stop()
+			s.stopIdentity()
 			return nil, err
 		}
 	}
@@ -271,5 +285,51 @@ func (s *Sidecar) stopWatching() {
 	s.closeOnce.Do(func() {
 		close(s.stopWatch)
 		<-s.watchDone
+		s.stopIdentity()
 	})
+}
+
+// loadIdentity loads the proxy's SPIFFE identity and inbound authorization
+// when the Proxy document names them, and starts watching the files:
+// rotated certificates apply to new connections within a second.
+func (s *Sidecar) loadIdentity(cfg *config.Config, o *engine.Options) error {
+	spec := &cfg.Proxy.Spec
+	if spec.Identity == nil {
+		return nil
+	}
+	id, err := identity.Load(spec.Identity.CertFile, spec.Identity.KeyFile, spec.Identity.CAFile)
+	if err != nil {
+		return fmt.Errorf("%s: Proxy %s: spec.identity: %w", cfg.Source, cfg.Proxy.Metadata.Name, err)
+	}
+	if spec.Inbound != nil && len(spec.Inbound.Authorization) > 0 {
+		rules := make([]authz.Rule, len(spec.Inbound.Authorization))
+		for i, r := range spec.Inbound.Authorization {
+			rules[i] = authz.Rule{Principals: r.Principals, Paths: r.Paths, Methods: r.Methods}
+		}
+		if o.Authz, err = authz.Compile(rules); err != nil {
+			return fmt.Errorf("%s: Proxy %s: spec.inbound.%w", cfg.Source, cfg.Proxy.Metadata.Name, err)
+		}
+	}
+	o.Identity = id
+	s.id = id
+	s.reg.GaugeFunc("meshproxy_identity_cert_expiry_seconds",
+		"Seconds until the proxy's own certificate expires.",
+		func() float64 { return time.Until(id.NotAfter()).Seconds() })
+	rotations := s.reg.Counter("meshproxy_identity_reloads_total", "Identity files reloaded by result.", "result", "ok")
+	rotationErrors := s.reg.Counter("meshproxy_identity_reloads_total", "Identity files reloaded by result.", "result", "failed")
+	id.Start(identityPoll, func() {
+		rotations.Inc()
+		s.log.Info("identity reloaded", "id", id.ID(), "expires", id.NotAfter())
+	}, func(err error) {
+		rotationErrors.Inc()
+		s.log.Error("identity reload failed; keeping the current certificate", "err", err)
+	})
+	s.log.Info("identity loaded", "id", id.ID(), "expires", id.NotAfter())
+	return nil
+}
+
+func (s *Sidecar) stopIdentity() {
+	if s.id != nil {
+		s.id.Stop()
+	}
 }

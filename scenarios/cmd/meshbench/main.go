@@ -3,6 +3,7 @@
 // role (upstream server, load generator, scenario runner):
 //
 //	meshbench echo -listen 127.0.0.1:8080 [-name NAME] [-delay D] [-size N]
+//	meshbench certs -out DIR -identities ns/sa[,ns/sa...] [-trust-domain TD] [-validity D] [-new-ca]
 //	meshbench -version
 //
 // Exit status: 0 on success, 1 on runtime errors, 2 on usage errors.
@@ -36,6 +37,7 @@ type command struct {
 // commands lists the subcommands in the order usage shows them.
 var commands = []command{
 	{"echo", "run the upstream echo server that benchmarks put behind the proxy", runEcho},
+	{"certs", "write a CA and SPIFFE certificates for the proxy's mutual TLS", runCerts},
 }
 
 func main() {

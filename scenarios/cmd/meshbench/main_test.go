@@ -41,6 +41,7 @@ func TestRunUsage(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, 2, "", []string{`unknown command "frobnicate"`, "  echo "}},
 		{"version", []string{"-version"}, 0, "meshbench ", nil},
 		{"help", []string{"help"}, 0, "echo", nil},
+		{"help lists certs", []string{"help"}, 0, "  certs ", nil},
 		{"-h", []string{"-h"}, 0, "", []string{"Usage: meshbench"}},
 		{"bad global flag", []string{"-bogus"}, 2, "", []string{"flag provided but not defined: -bogus"}},
 		{"echo bad flag", []string{"echo", "-bogus"}, 2, "", []string{"flag provided but not defined: -bogus", "Usage: meshbench echo"}},

@@ -1,0 +1,280 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// TLS on the event loop, with all cryptography left to crypto/tls.
+//
+// crypto/tls is written for blocking connections, so a session has two
+// phases. The handshake runs on its own goroutine: the loop hands it the
+// bytes that arrive (bridge.feed) and its writes go out through gnet's
+// concurrency-safe AsyncWrite, so a slow or hostile peer never stalls the
+// loop. Once the handshake is done the loop takes over the same tls.Conn:
+// its reads come straight from gnet's inbound buffer and, when that is
+// empty, fail with a temporary error — crypto/tls does not make temporary
+// errors sticky, so the next Read resumes where the record left off — and
+// its writes go straight to gnet's Write. Records are therefore decrypted
+// and encrypted on the loop, in the callback that moved the bytes.
+
+// errWouldBlock is what the bridge returns on the loop when no ciphertext is
+// buffered. It is a temporary net.Error, which crypto/tls does not record
+// as the connection's failure.
+var errWouldBlock error = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "would block" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true }
+
+// bridge is the net.Conn under a tls.Conn whose socket belongs to gnet.
+type bridge struct {
+	c             gnet.Conn
+	local, remote net.Addr
+
+	mu     sync.Mutex
+	cond   sync.Cond
+	hs     []byte // bytes received while the handshake goroutine runs (and any it left unread)
+	closed bool
+	onLoop bool // handshake finished: reads and writes happen on the loop
+
+	// collect gathers the records of one tls.Conn.Write so they leave in a
+	// single gnet write (one syscall) instead of one per record.
+	collect bool
+	out     []byte
+}
+
+func newBridge(c gnet.Conn) *bridge {
+	b := &bridge{c: c, local: c.LocalAddr(), remote: c.RemoteAddr()}
+	b.cond.L = &b.mu
+	return b
+}
+
+// feed passes bytes received during the handshake to its goroutine.
+func (b *bridge) feed(p []byte) {
+	b.mu.Lock()
+	b.hs = append(b.hs, p...)
+	b.mu.Unlock()
+	b.cond.Signal()
+}
+
+func (b *bridge) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.onLoop {
+		// On the loop: handshake leftovers first, then gnet's buffer.
+		if len(b.hs) > 0 {
+			n := copy(p, b.hs)
+			b.hs = b.hs[n:]
+			b.mu.Unlock()
+			return n, nil
+		}
+		b.mu.Unlock()
+		if b.c.InboundBuffered() == 0 {
+			return 0, errWouldBlock
+		}
+		n, _ := b.c.Read(p)
+		return n, nil
+	}
+	defer b.mu.Unlock()
+	for len(b.hs) == 0 && !b.closed {
+		b.cond.Wait()
+	}
+	if len(b.hs) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, b.hs)
+	b.hs = b.hs[n:]
+	return n, nil
+}
+
+func (b *bridge) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	onLoop, closed := b.onLoop, b.closed
+	b.mu.Unlock()
+	if closed && !onLoop {
+		return 0, net.ErrClosed
+	}
+	if onLoop {
+		if b.collect {
+			b.out = append(b.out, p...)
+		} else {
+			_, _ = b.c.Write(p)
+		}
+		return len(p), nil
+	}
+	// Handshake goroutine: crypto/tls reuses p, and AsyncWrite sends later.
+	cp := make([]byte, len(p))
+	copy(cp, p)
+	if err := b.c.AsyncWrite(cp, nil); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close wakes a blocked handshake read; the socket itself is gnet's to close.
+func (b *bridge) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.cond.Broadcast()
+	return nil
+}
+
+func (b *bridge) LocalAddr() net.Addr              { return b.local }
+func (b *bridge) RemoteAddr() net.Addr             { return b.remote }
+func (b *bridge) SetDeadline(time.Time) error      { return nil }
+func (b *bridge) SetReadDeadline(time.Time) error  { return nil }
+func (b *bridge) SetWriteDeadline(time.Time) error { return nil }
+
+// tlsSession is the TLS state of one connection plus its decrypted input.
+type tlsSession struct {
+	conn *tls.Conn
+	br   *bridge
+
+	plain []byte // decrypted bytes are plain[r:w]
+	r, w  int
+	max   int // plain never grows beyond this
+
+	handshaking bool
+	peerID      string
+	resumed     bool
+	hsLeft      bool  // bytes that arrived during the handshake wait in the bridge
+	err         error // the session failed (bad record, close_notify): close the connection
+}
+
+// plainInitial is the decrypted buffer a session starts with; it grows to
+// hold a large request head, up to the head limit plus one record.
+const plainInitial = 4 << 10
+
+func newTLSSession(c gnet.Conn, conn func(net.Conn) *tls.Conn, maxHead int) *tlsSession {
+	br := newBridge(c)
+	return &tlsSession{conn: conn(br), br: br, handshaking: true, max: maxHead + 16<<10}
+}
+
+// startHandshake runs the handshake off the loop and reports its outcome on
+// the loop through done.
+func (t *tlsSession) startHandshake(el gnet.EventLoop, timeout time.Duration, done func(error)) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err := t.conn.HandshakeContext(ctx)
+		cancel()
+		_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			done(err)
+			return nil
+		}))
+	}()
+}
+
+// handshakeDone switches the session to the loop. Called on the loop.
+func (t *tlsSession) handshakeDone() {
+	t.br.mu.Lock()
+	t.br.onLoop = true
+	t.br.mu.Unlock()
+	t.handshaking = false
+	t.hsLeft = len(t.br.hs) > 0
+	t.plain = make([]byte, plainInitial)
+	st := t.conn.ConnectionState()
+	t.resumed = st.DidResume
+}
+
+// maxHandshakeBuffer bounds what a peer can make the proxy hold before the
+// handshake completes (a TLS 1.3 handshake is a few KiB).
+const maxHandshakeBuffer = 256 << 10
+
+// feedHandshake moves newly arrived bytes to the handshake goroutine. It
+// reports false when the peer sent more than a handshake can need.
+func (t *tlsSession) feedHandshake(c gnet.Conn) bool {
+	buf, _ := c.Peek(-1)
+	if len(buf) == 0 {
+		return true
+	}
+	t.br.mu.Lock()
+	over := len(t.br.hs)+len(buf) > maxHandshakeBuffer
+	t.br.mu.Unlock()
+	if over {
+		return false
+	}
+	t.br.feed(buf)
+	_, _ = c.Discard(len(buf))
+	return true
+}
+
+// fill decrypts buffered records into plain until no complete record is
+// left or plain is full. io.EOF means the peer sent close_notify.
+func (t *tlsSession) fill() error {
+	for {
+		if t.r == t.w {
+			t.r, t.w = 0, 0
+		}
+		if t.w == len(t.plain) {
+			if t.r > 0 {
+				t.w = copy(t.plain, t.plain[t.r:t.w])
+				t.r = 0
+			} else if len(t.plain) < t.max {
+				grown := make([]byte, min(2*len(t.plain), t.max))
+				copy(grown, t.plain[:t.w])
+				t.plain = grown
+			} else {
+				return nil // full: the rest waits as ciphertext in gnet's buffer
+			}
+		}
+		n, err := t.conn.Read(t.plain[t.w:])
+		t.w += n
+		if err != nil {
+			if errors.Is(err, errWouldBlock) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// peek decrypts whatever complete records are buffered, then returns the
+// plaintext. A decryption failure or close_notify is kept in err.
+func (t *tlsSession) peek() []byte {
+	if t.err == nil && (t.r == t.w || t.br.c.InboundBuffered() > 0 || t.hsLeft) {
+		t.hsLeft = false
+		t.err = t.fill()
+	}
+	return t.plain[t.r:t.w]
+}
+
+func (t *tlsSession) discard(n int) {
+	if n < 0 || t.r+n > t.w {
+		t.r = t.w
+		return
+	}
+	t.r += n
+}
+
+// write encrypts p and sends all its records in one gnet write.
+func (t *tlsSession) write(p []byte) {
+	br := t.br
+	br.collect = true
+	_, _ = t.conn.Write(p)
+	br.collect = false
+	if len(br.out) > 0 {
+		out := br.out
+		br.out = br.out[:0]
+		_, _ = br.c.Write(out)
+	}
+}
+
+// closeNotify sends close_notify when the session is established, so the
+// peer can tell a clean end from a cut.
+func (t *tlsSession) closeNotify() {
+	if !t.handshaking {
+		_ = t.conn.CloseWrite()
+	} else {
+		_ = t.br.Close()
+	}
+}
