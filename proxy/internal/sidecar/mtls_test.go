@@ -246,7 +246,6 @@ func TestMTLSInboundRefusals(t *testing.T) {
 	}
 }
 
-
 func TestMTLSServerIdentityMismatch(t *testing.T) {
 	p := newPKI(t)
 	p.issue("web", spiffeID("default", "web"))
