@@ -9,7 +9,10 @@
 # (/proc/PID/stat) and their RSS. hey throttles each connection to rate/16;
 # it does not correct coordinated omission (meshload will).
 #
-#   scripts/pairbench.sh                  # RATES="1000 10000" DURATION=10s REPEAT=3
+#   scripts/pairbench.sh                  # RATES="1000 10000" DURATION=10s REPEAT=3 LOOPS=0
+#
+# LOOPS sets spec.eventLoops of every proxy (0 = one per core; meshproxy then
+# also sets GOMAXPROCS to it).
 #
 # Needs hey (apt-get install hey). Writes bin/pairbench.tsv and a summary.
 set -euo pipefail
@@ -20,6 +23,7 @@ DURATION=${DURATION:-10s}
 REPEAT=${REPEAT:-3}
 CONNS=${CONNS:-16}
 SIZE=${SIZE:-1024}
+LOOPS=${LOOPS:-0}
 BASE=${BASE_PORT:-18300}
 OUT=bin/pairbench.tsv
 WORK=$(mktemp -d)
@@ -84,6 +88,7 @@ metadata: {name: $name-server}
 spec:
   admin: {address: 127.0.0.1:$sadmin}
   inbound: {address: 127.0.0.1:$sin, app: 127.0.0.1:$ECHO}
+  eventLoops: $LOOPS
 $sid
 EOF
 	cat >"$WORK/$name-client.yaml" <<EOF
@@ -93,6 +98,7 @@ metadata: {name: $name-client}
 spec:
   admin: {address: 127.0.0.1:$cadmin}
   outbound: {address: 127.0.0.1:$cout}
+  eventLoops: $LOOPS
 $cid
 ---
 apiVersion: v1
@@ -164,7 +170,7 @@ for rate in $RATES; do
 done
 
 echo
-echo "median over $REPEAT rounds; added = target minus direct in the same round (ms); CPU in µs per request; RSS peak MiB (client/server)"
+echo "eventLoops $LOOPS; median over $REPEAT rounds; added = target minus direct in the same round (ms); CPU in µs per request; RSS peak MiB (client/server)"
 echo "idle RSS KiB (client/server): plain ${IDLE[plain]}, mtls ${IDLE[mtls]}"
 awk -F'\t' '
 function med(arr, n,   x, i, j, t) { for (i = 1; i <= n; i++) x[i] = arr[i] + 0

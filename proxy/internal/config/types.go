@@ -190,7 +190,10 @@ type AuthorizationRule struct {
 	Principals []string `yaml:"principals,omitempty"`
 	// Paths are prefixes of the request path as received (before any '?'),
 	// compared byte for byte: "/api" also matches "/apix", so end a prefix
-	// with '/' to allow a subtree only. Each must be an absolute path.
+	// with '/' to allow a subtree only. Each must be an absolute path. A
+	// request path with a "." or ".." segment (also percent-encoded) never
+	// matches a rule with paths, so "/api/../admin" cannot pass an "/api/"
+	// rule in an app that normalises paths.
 	Paths []string `yaml:"paths,omitempty"`
 	// Methods are request methods, compared case-sensitively as HTTP
 	// methods are ("GET", not "get"). Any HTTP token is accepted.

@@ -2,8 +2,12 @@ package sidecar
 
 import (
 	"bytes"
+	"fmt"
 	"net"
+	"path/filepath"
 	"testing"
+
+	"github.com/meshbench/meshbench/scenarios/certs"
 )
 
 // rawClient sends one pre-built request at a time over a keep-alive
@@ -120,3 +124,31 @@ func benchTarget(b *testing.B, addr string, size int) {
 // beside the same client talking to the echo server directly. Compare the
 // two in one run; absolute times on a shared 2-core VM drift.
 func BenchmarkForward1KiB(b *testing.B) { benchForward(b, 1024) }
+
+// BenchmarkForwardPair1KiB: client -> client sidecar -> server sidecar ->
+// echo, plaintext and mTLS between the sidecars, in one run. allocs/op
+// counts the whole process, so it includes crypto/tls's own allocations
+// on the mTLS hop (see BENCHMARKS.md for which they are).
+func BenchmarkForwardPair1KiB(b *testing.B) {
+	for _, mode := range []string{"plaintext", "mtls"} {
+		b.Run(mode, func(b *testing.B) {
+			app := startEcho(b, "app", 1024)
+			inbound := fmt.Sprintf("127.0.0.1:%d", freePort(b))
+			var serverID, clientID string
+			if mode == "mtls" {
+				dir := b.TempDir()
+				if _, err := certs.Generate(certs.Options{Dir: dir, Identities: []string{"default/web", "default/reviews"}}); err != nil {
+					b.Fatal(err)
+				}
+				idYAML := func(name string) string {
+					return fmt.Sprintf("  identity: {certFile: %q, keyFile: %q, caFile: %q}\n",
+						filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key"), filepath.Join(dir, "ca.crt"))
+				}
+				serverID, clientID = idYAML("default-reviews"), idYAML("default-web")
+			}
+			startSidecar(b, &mesh{inbound: inbound, app: app.Addr(), extraProxy: serverID})
+			client := startSidecar(b, &mesh{extraProxy: clientID, services: []svc{{name: "echo", ports: []string{portOf(b, inbound)}}}})
+			benchTarget(b, client.out, 1024)
+		})
+	}
+}

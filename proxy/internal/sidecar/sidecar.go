@@ -167,6 +167,13 @@ func (s *Sidecar) AdminAddr() string {
 // Done delivers the data plane's exit (nil after a clean stop).
 func (s *Sidecar) Done() <-chan error { return s.done }
 
+// EventLoops is spec.eventLoops as configured (0 = one per core).
+func (s *Sidecar) EventLoops() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.Proxy.Spec.EventLoops
+}
+
 // DrainTimeout is the configured drain budget for SIGTERM.
 func (s *Sidecar) DrainTimeout() time.Duration {
 	s.mu.Lock()
