@@ -46,6 +46,7 @@ type bridge struct {
 	hs     []byte // bytes received while the handshake goroutine runs (and any it left unread)
 	closed bool
 	onLoop bool // handshake finished: reads and writes happen on the loop
+	rec    int  // bytes of the current record not yet handed to crypto/tls
 
 	// collect gathers the records of one tls.Conn.Write so they leave in a
 	// single gnet write (one syscall) instead of one per record.
@@ -70,31 +71,90 @@ func (b *bridge) feed(p []byte) {
 func (b *bridge) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	if b.onLoop {
-		// On the loop: handshake leftovers first, then gnet's buffer.
-		if len(b.hs) > 0 {
-			n := copy(p, b.hs)
-			b.hs = b.hs[n:]
-			b.mu.Unlock()
-			return n, nil
-		}
 		b.mu.Unlock()
-		if b.c.InboundBuffered() == 0 {
-			return 0, errWouldBlock
-		}
-		n, _ := b.c.Read(p)
-		return n, nil
+		return b.readRecord(p)
 	}
+	// The handshake goroutine is framed too: crypto/tls must not swallow
+	// the first records after the handshake, or the loop could not tell
+	// that they are waiting inside it.
 	defer b.mu.Unlock()
-	for len(b.hs) == 0 && !b.closed {
+	for {
+		if b.rec == 0 && len(b.hs) >= recordHeaderLen {
+			b.rec = recordLen(b.hs)
+		}
+		if b.rec > 0 && len(b.hs) > 0 {
+			break
+		}
+		if b.closed {
+			return 0, io.EOF
+		}
 		b.cond.Wait()
 	}
-	if len(b.hs) == 0 {
-		return 0, io.EOF
+	if len(p) > b.rec {
+		p = p[:b.rec]
 	}
 	n := copy(p, b.hs)
 	b.hs = b.hs[n:]
+	b.rec -= n
 	return n, nil
 }
+
+// recordLen is the length of the TLS record whose header starts hdr.
+func recordLen(hdr []byte) int {
+	return recordHeaderLen + (int(hdr[3])<<8 | int(hdr[4]))
+}
+
+// readRecord hands crypto/tls at most the rest of one complete record, so
+// it never buffers part of the next one: then the loop knows, by looking at
+// the record headers in front of it, whether a Read will find a record,
+// and never calls Read only to be told "would block" (each such call costs
+// crypto/tls an allocation).
+func (b *bridge) readRecord(p []byte) (int, error) {
+	if b.rec == 0 && !b.frame() {
+		return 0, errWouldBlock
+	}
+	if len(p) > b.rec {
+		p = p[:b.rec]
+	}
+	var n int
+	if len(b.hs) > 0 { // bytes that arrived during the handshake come first
+		n = copy(p, b.hs)
+		b.hs = b.hs[n:]
+	} else {
+		n, _ = b.c.Read(p)
+	}
+	b.rec -= n
+	return n, nil
+}
+
+// frame starts the next record if all of it has arrived. On the loop only.
+func (b *bridge) frame() bool {
+	if b.rec > 0 {
+		return true
+	}
+	avail := len(b.hs) + b.c.InboundBuffered()
+	if avail < recordHeaderLen {
+		return false
+	}
+	var hdr [recordHeaderLen]byte
+	k := copy(hdr[:], b.hs)
+	if k < recordHeaderLen {
+		rest, err := b.c.Peek(recordHeaderLen - k)
+		if err != nil {
+			return false
+		}
+		copy(hdr[k:], rest)
+	}
+	l := recordLen(hdr[:])
+	if avail < l {
+		return false
+	}
+	b.rec = l
+	return true
+}
+
+// recordHeaderLen is a TLS record header: type, version (2), length (2).
+const recordHeaderLen = 5
 
 func (b *bridge) Write(p []byte) (int, error) {
 	b.mu.Lock()
@@ -147,7 +207,7 @@ type tlsSession struct {
 	handshaking bool
 	peerID      string
 	resumed     bool
-	hsLeft      bool  // bytes that arrived during the handshake wait in the bridge
+	more        bool  // the last Read filled plain: crypto/tls may hold more plaintext
 	err         error // the session failed (bad record, close_notify): close the connection
 }
 
@@ -180,7 +240,6 @@ func (t *tlsSession) handshakeDone() {
 	t.br.onLoop = true
 	t.br.mu.Unlock()
 	t.handshaking = false
-	t.hsLeft = len(t.br.hs) > 0
 	t.plain = make([]byte, plainInitial)
 	st := t.conn.ConnectionState()
 	t.resumed = st.DidResume
@@ -227,11 +286,19 @@ func (t *tlsSession) fill() error {
 				return nil // full: the rest waits as ciphertext in gnet's buffer
 			}
 		}
+		// Call Read only when it has something to return: a complete record
+		// in front of us, or decrypted bytes crypto/tls kept because the
+		// last Read filled our buffer.
+		if !t.more && !t.br.frame() {
+			return nil
+		}
+		free := len(t.plain) - t.w
 		n, err := t.conn.Read(t.plain[t.w:])
 		t.w += n
+		t.more = n == free
 		if err != nil {
 			if errors.Is(err, errWouldBlock) {
-				return nil
+				return nil // a record without application data (a session ticket)
 			}
 			return err
 		}
@@ -241,8 +308,7 @@ func (t *tlsSession) fill() error {
 // peek decrypts whatever complete records are buffered, then returns the
 // plaintext. A decryption failure or close_notify is kept in err.
 func (t *tlsSession) peek() []byte {
-	if t.err == nil && (t.r == t.w || t.br.c.InboundBuffered() > 0 || t.hsLeft) {
-		t.hsLeft = false
+	if t.err == nil {
 		t.err = t.fill()
 	}
 	return t.plain[t.r:t.w]
