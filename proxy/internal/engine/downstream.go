@@ -519,13 +519,15 @@ func (d *downConn) startTLS() {
 
 // onHandshake runs on the loop when the server handshake has finished.
 func (d *downConn) onHandshake(err error) {
-	if d.closed {
-		return
-	}
 	p := d.l.p
 	if err != nil {
+		// Counted even when the peer has already hung up (it usually does
+		// at once after our alert).
 		p.tlsFailure(true, identity.Classify(err)).Inc()
 		d.closeConn()
+		return
+	}
+	if d.closed {
 		return
 	}
 	t := d.io.tls

@@ -370,6 +370,14 @@ func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 	case *downConn:
 		x.onClosed()
 	case *upConn:
+		if t := x.io.tls; t != nil && t.handshaking && !x.closed {
+			// A server that refuses us closes right after its alert, which
+			// can overtake the handshake's result: let the result decide
+			// (503 upstream_tls_failed, counted by reason).
+			x.gone = true
+			_ = t.br.Close()
+			break
+		}
 		x.onPeerClosed()
 	}
 	c.SetContext(nil)

@@ -30,6 +30,7 @@ type upConn struct {
 	connected bool
 	closed    bool
 	tlsConfig *tls.Config // non-nil: originate mTLS (an outbound mesh hop)
+	gone      bool        // the socket closed while the handshake ran; its outcome decides
 	key       poolKey
 	reused    bool // taken from the pool: may have been closed by the peer meanwhile
 	idleSince int64
@@ -108,8 +109,14 @@ func (u *upConn) onHandshake(err error) {
 		p.tlsFailure(false, identity.Classify(err)).Inc()
 		c := u.io.c
 		u.onConnectFailed("upstream_tls_failed")
-		c.SetContext(nil)
-		_ = c.Close()
+		if !u.gone {
+			c.SetContext(nil)
+			_ = c.Close()
+		}
+		return
+	}
+	if u.gone {
+		u.onPeerClosed() // the server hung up right after the handshake
 		return
 	}
 	u.io.tls.handshakeDone()
