@@ -55,17 +55,10 @@ func runCerts(_ context.Context, args []string, stdout, stderr io.Writer) int {
 			"trust root. Every file is replaced atomically.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "meshbench certs: "+format+"\n", a...)
-		fs.Usage()
-		return 2
-	}
+	usageErr := func(format string, a ...any) int { return usageError(fs, stderr, format, a...) }
 	switch {
 	case fs.NArg() > 0:
 		return usageErr("unexpected argument %q", fs.Arg(0))

@@ -105,3 +105,24 @@ func versionString() string {
 	}
 	return fmt.Sprintf("meshbench %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
+
+// parseFlags parses a subcommand's flags. When ok is false the subcommand
+// returns code: 0 after -h, 2 after a bad flag (the flag package has
+// already said which).
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0, false
+		}
+		return 2, false
+	}
+	return 0, true
+}
+
+// usageError reports a usage mistake as "<flag set name>: ...", prints the
+// subcommand's usage, and returns exit code 2.
+func usageError(fs *flag.FlagSet, stderr io.Writer, format string, a ...any) int {
+	fmt.Fprintf(stderr, fs.Name()+": "+format+"\n", a...)
+	fs.Usage()
+	return 2
+}
