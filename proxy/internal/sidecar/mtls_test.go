@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -154,6 +155,12 @@ func TestMTLSPairForwardsBodies(t *testing.T) {
 	}
 	if v, ok := metricLine(sp.server.metricsText(t), "meshproxy_tls_handshakes_total", `direction="inbound"`, `resumed="false"`); !ok || v == "0" {
 		t.Errorf("server handshakes not counted")
+	}
+	// The certificates were issued for an hour.
+	if v, ok := metricLine(c.metricsText(t), "meshproxy_identity_cert_expiry_seconds"); !ok {
+		t.Errorf("no expiry metric")
+	} else if secs, err := strconv.ParseFloat(v, 64); err != nil || secs < 3000 || secs > 3600 {
+		t.Errorf("expiry in %q s, want about 3600", v)
 	}
 }
 
