@@ -13,6 +13,7 @@
 # Writes bin/hopbench.tsv and prints a summary table (median and spread).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 DURATION=${DURATION:-10s}
 REPEAT=${REPEAT:-3}
@@ -37,37 +38,8 @@ trap cleanup EXIT INT TERM
 command -v wrk >/dev/null || { echo "hopbench: wrk not found (apt-get install wrk)" >&2; exit 1; }
 [ -x bin/meshproxy ] && [ -x bin/meshbench ] || { echo "hopbench: run make build first" >&2; exit 1; }
 
-wait_port() { # port
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "hopbench: nothing listening on $1" >&2
-	return 1
-}
 
-# cpu_ticks PID... -> utime+stime of all processes (clock ticks)
-cpu_ticks() {
-	local sum=0
-	for p in "$@"; do
-		# fields 14 and 15 after the ")" of the comm field
-		local f
-		f=$(sed 's/.*) //' "/proc/$p/stat")
-		set -- $f
-		sum=$((sum + ${12} + ${13}))
-	done
-	echo "$sum"
-}
 
-# status_kib FIELD PID... -> a /proc/PID/status field (VmRSS, VmHWM) summed over PIDs
-status_kib() {
-	local field=$1 sum=0
-	shift
-	for p in "$@"; do
-		sum=$((sum + $(awk -v f="$field:" '$1 == f {print $2}' "/proc/$p/status")))
-	done
-	echo "$sum"
-}
 
 bin/meshbench echo -listen "127.0.0.1:$ECHO_PORT" -size "$SIZE" -name echo 2>/dev/null &
 PIDS+=($!)

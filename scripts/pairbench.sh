@@ -17,6 +17,7 @@
 # Needs hey (apt-get install hey). Writes bin/pairbench.tsv and a summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 RATES=${RATES:-"1000 10000"}
 DURATION=${DURATION:-10s}
@@ -39,31 +40,6 @@ trap cleanup EXIT INT TERM
 command -v hey >/dev/null || { echo "pairbench: hey not found (apt-get install hey)" >&2; exit 1; }
 [ -x bin/meshproxy ] && [ -x bin/meshbench ] || { echo "pairbench: run make build first" >&2; exit 1; }
 
-wait_port() {
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "pairbench: nothing listening on $1" >&2
-	return 1
-}
-cpu_ticks() { # PID... -> utime+stime in clock ticks
-	local sum=0 f
-	for p in "$@"; do
-		f=$(sed 's/.*) //' "/proc/$p/stat")
-		set -- $f
-		sum=$((sum + ${12} + ${13}))
-	done
-	echo "$sum"
-}
-status_kib() { # FIELD PID... -> summed /proc/PID/status field
-	local field=$1 sum=0
-	shift
-	for p in "$@"; do
-		sum=$((sum + $(awk -v f="$field:" '$1 == f {print $2}' "/proc/$p/status")))
-	done
-	echo "$sum"
-}
 
 ECHO=$BASE
 bin/meshbench echo -listen "127.0.0.1:$ECHO" -size "$SIZE" -name echo 2>/dev/null &
@@ -156,10 +132,16 @@ for rate in $RATES; do
 			fi
 			hey -z "$DURATION" -c "$CONNS" -q "$q" -host echo "${!u}" >"$WORK/hey.txt"
 			n=$(awk '/\[200\]/ { print $2 }' "$WORK/hey.txt")
+			if grep -q "Error distribution" "$WORK/hey.txt" || [ -z "$n" ]; then
+				# a failed request is a finding, not noise: show it
+				echo "pairbench: $t at $rate req/s, round $run: errors or non-200 responses:" >&2
+				sed -n '/Status code distribution/,$p' "$WORK/hey.txt" >&2
+			fi
+			n=${n:-0}
 			rps=$(awk '/Requests\/sec/ { printf "%.0f", $2 }' "$WORK/hey.txt")
 			p50=$(pct 50 "$WORK/hey.txt") p99=$(pct 99 "$WORK/hey.txt")
 			ccpu=- scpu=- crss=- srss=-
-			if [ "$t" != direct ]; then
+			if [ "$t" != direct ] && [ "$n" -gt 0 ]; then
 				ccpu=$(awk -v d=$(($(cpu_ticks "$cc") - c0)) -v n="$n" -v hz="$TICK" 'BEGIN { printf "%.1f", d / hz / n * 1e6 }')
 				scpu=$(awk -v d=$(($(cpu_ticks "$sc") - s0)) -v n="$n" -v hz="$TICK" 'BEGIN { printf "%.1f", d / hz / n * 1e6 }')
 				crss=$(status_kib VmHWM "$cc") srss=$(status_kib VmHWM "$sc")
