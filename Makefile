@@ -17,6 +17,7 @@ build:
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/meshproxy ./proxy/cmd/meshproxy
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/meshbench ./scenarios/cmd/meshbench
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/meshload ./loadgen/cmd/meshload
 
 vet:
 	$(GO) vet $(PKGS)
@@ -34,7 +35,7 @@ bench: bench-go bench-hop bench-pair
 
 bench-go:
 	@mkdir -p $(BIN)
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./proxy/... | tee $(BIN)/bench-go.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./proxy/... ./loadgen/... | tee $(BIN)/bench-go.txt
 
 bench-hop: build
 	scripts/hopbench.sh

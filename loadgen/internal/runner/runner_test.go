@@ -1,0 +1,179 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/meshbench/meshbench/loadgen/internal/client"
+	"github.com/meshbench/meshbench/loadgen/internal/result"
+)
+
+func dialer(t *testing.T, raw string, timeout time.Duration) func(int) (client.Conn, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(int) (client.Conn, error) {
+		return client.New(client.Options{URL: u, Timeout: timeout})
+	}
+}
+
+func ms(us int64) float64 { return float64(us) / 1000 }
+
+// TestCoordinatedOmission: a server that stalls 200 ms once a second. A
+// closed-loop tool would record a handful of slow requests; measured from
+// their due times, every request scheduled during the stall is slow.
+func TestCoordinatedOmission(t *testing.T) {
+	start := time.Now()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		phase := time.Since(start) % time.Second
+		if phase < 200*time.Millisecond {
+			time.Sleep(200*time.Millisecond - phase)
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	r, err := Run(context.Background(), Config{Rate: 1000, Conns: 16, Duration: 5 * time.Second, Dial: dialer(t, srv.URL, 5*time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p99 := ms(r.Latency.ValueAtQuantile(99))
+	t.Logf("p50 %.3f ms, p99 %.3f ms, max %.3f ms, %d requests", ms(r.Latency.ValueAtQuantile(50)), p99, ms(r.Latency.Max()), r.Requests)
+	if p99 < 150 {
+		t.Fatalf("p99 %.1f ms with a 200 ms stall each second: coordinated omission not corrected", p99)
+	}
+}
+
+func TestAccuracyFixedDelay(t *testing.T) {
+	// A raw server, so that what is measured is the 2 ms and the generator,
+	// not net/http's own overhead (large under the race detector).
+	// time.Sleep alone overshoots: sleep most of the delay, spin the rest.
+	addr := rawServer(t, func() {
+		until := time.Now().Add(2 * time.Millisecond)
+		time.Sleep(1500 * time.Microsecond)
+		for time.Now().Before(until) {
+		}
+	})
+	srv := struct{ URL string }{"http://" + addr}
+	r, err := Run(context.Background(), Config{Rate: 200, Conns: 8, Duration: 3 * time.Second, Warmup: 200 * time.Millisecond, Dial: dialer(t, srv.URL, time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p50 := ms(r.Latency.ValueAtQuantile(50))
+	t.Logf("p50 %.3f ms p99 %.3f ms, scheduler lag p50 %.3f ms", p50, ms(r.Latency.ValueAtQuantile(99)), ms(r.SchedLag.ValueAtQuantile(50)))
+	if p50 < 2.0 || p50 > 2.5 {
+		t.Fatalf("p50 %.3f ms against a 2 ms server, want 2.0-2.5", p50)
+	}
+}
+
+func TestRateIsHeld(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	defer srv.Close()
+	r, err := Run(context.Background(), Config{Rate: 2000, Conns: 16, Duration: 3 * time.Second, Warmup: 500 * time.Millisecond, Dial: dialer(t, srv.URL, time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r.AchievedRate()
+	t.Logf("achieved %.1f req/s, %d requests, sched lag p99 %.3f ms", got, r.Requests, ms(r.SchedLag.ValueAtQuantile(99)))
+	if got < 1980 || got > 2020 {
+		t.Fatalf("achieved %.1f req/s, want 2000 ± 1 %%", got)
+	}
+	if len(r.Intervals) != 3 {
+		t.Fatalf("%d interval histograms for 3 s", len(r.Intervals))
+	}
+	var sum int64
+	for _, h := range r.Intervals {
+		sum += h.TotalCount()
+	}
+	if sum != r.Latency.TotalCount() {
+		t.Fatalf("intervals hold %d requests, total %d", sum, r.Latency.TotalCount())
+	}
+}
+
+func TestErrorsCountedByKind(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := "http://" + ln.Addr().String() + "/"
+	ln.Close()
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { time.Sleep(300 * time.Millisecond) }))
+	defer slow.Close()
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }))
+	defer failing.Close()
+
+	cases := []struct {
+		name, url string
+		kind      string
+		code      int
+	}{
+		{"refused", refused, result.ErrConnect, 0},
+		{"timeout", slow.URL, result.ErrTimeout, 0},
+		{"5xx", failing.URL, "", 503},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := Run(context.Background(), Config{Rate: 50, Conns: 2, Duration: time.Second, Dial: dialer(t, c.url, 100*time.Millisecond)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.kind != "" {
+				if r.ErrorsByKind[c.kind] == 0 || r.Errors != r.ErrorsByKind[c.kind] || r.Latency.TotalCount() != 0 {
+					t.Fatalf("errors %v (total %d), latency count %d; want all %s and none in the histogram", r.ErrorsByKind, r.Errors, r.Latency.TotalCount(), c.kind)
+				}
+				return
+			}
+			if r.StatusCodes[c.code] == 0 || r.Errors != 0 {
+				t.Fatalf("codes %v errors %v", r.StatusCodes, r.ErrorsByKind)
+			}
+		})
+	}
+}
+
+// rawServer answers every request on a keep-alive connection with a fixed
+// 2-byte response after calling delay.
+func rawServer(t *testing.T, delay func()) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				var pending []byte
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					pending = append(pending, buf[:n]...)
+					for {
+						i := bytes.Index(pending, []byte("\r\n\r\n"))
+						if i < 0 {
+							break
+						}
+						pending = pending[i+4:]
+						delay()
+						if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")); err != nil {
+							return
+						}
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
