@@ -126,7 +126,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	live := !o.quiet && isTerminal(stdout)
 	if live {
-		cfg.Progress = func(elapsed time.Duration, done, _ uint64) {
+		cfg.Progress = func(elapsed time.Duration, done uint64) {
 			fmt.Fprintf(stdout, "\r%5.1fs  %d requests  %.0f req/s   ", elapsed.Seconds(), done, float64(done)/max(elapsed.Seconds(), 0.001))
 		}
 	}

@@ -36,8 +36,8 @@ type Config struct {
 	Dial func(i int) (client.Conn, error)
 
 	// Progress, when set, is called about once a second with the requests
-	// completed so far in the measured part.
-	Progress func(elapsed time.Duration, done, errors uint64)
+	// finished so far in the measured part (responses and errors).
+	Progress func(elapsed time.Duration, done uint64)
 }
 
 func (c *Config) validate() error {
@@ -69,7 +69,7 @@ type worker struct {
 	errs      map[string]uint64
 	requests  uint64
 	errors    uint64
-	done      atomic.Uint64 // for progress only
+	done      atomic.Uint64 // finished requests, read by the progress line
 }
 
 // spinWindow is how long before a due time a worker stops sleeping and
@@ -231,7 +231,7 @@ func waitUntil(ctx context.Context, t time.Time) {
 	}
 }
 
-func progress(report func(time.Duration, uint64, uint64), workers []*worker, from time.Time, stop <-chan struct{}) {
+func progress(report func(time.Duration, uint64), workers []*worker, from time.Time, stop <-chan struct{}) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -243,7 +243,7 @@ func progress(report func(time.Duration, uint64, uint64), workers []*worker, fro
 			for _, w := range workers {
 				done += w.done.Load()
 			}
-			report(now.Sub(from), done, 0)
+			report(now.Sub(from), done)
 		}
 	}
 }
