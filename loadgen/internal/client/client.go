@@ -10,6 +10,18 @@
 // through Transport.NewClientConn, over exactly one TCP connection per Conn
 // (h2 over TLS with ALPN for https, h2c with prior knowledge for http). Up to
 // Options.Streams goroutines may call Do on an HTTP/2 Conn concurrently.
+//
+// Errors from Do, by Kind:
+//   - ErrConnect: the dial or TLS handshake failed (refused, unreachable,
+//     certificate, no ALPN h2, or it ran out of Timeout), or a new connection
+//     broke before delivering any byte of its first response (a server that
+//     accepts and closes; a TLS 1.3 server that rejects the client
+//     certificate, which the client learns only after its handshake).
+//   - ErrTimeout: no complete response within Timeout of Do's start.
+//   - ErrReset: the connection (or HTTP/2 stream) broke mid-response, or
+//     before any response byte on a connection that had carried responses.
+//     A request is never retried on HTTP/1.1: it may have reached the server.
+//   - ErrProtocol: the response is not valid HTTP/1.x (or HTTP/2).
 package client
 
 import (
@@ -42,7 +54,7 @@ type Options struct {
 	Headers http.Header // -H values; a Host header overrides the URL's host in the request
 	Body    []byte      // request body (sent with Content-Length), may be nil
 	HTTP2   bool        // h2 (TLS+ALPN for https, h2c prior knowledge for http)
-	Streams int         // HTTP/2: max concurrent streams per connection (default 1)
+	Streams int         // HTTP/2: max concurrent streams per connection (default 1); unused for HTTP/1.1
 	// Timeout bounds each Do (default 10s), including a connect (TCP and
 	// TLS handshake) that Do makes first.
 	Timeout time.Duration
@@ -136,26 +148,25 @@ func classify(err error) string {
 	return result.ErrReset
 }
 
-// isTLSAlert reports whether err is a TLS alert sent by the peer. With TLS
-// 1.3 a server rejects the client's certificate after the client considers
-// the handshake done, so the alert arrives with the first response.
-func isTLSAlert(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "remote error"
-}
-
-// ioErr wraps an error of the request/response exchange with its kind. On
-// a connection that has not yet carried a response, a TLS alert from the
-// peer is a failed handshake (ErrConnect).
-func ioErr(err error, answered bool) *kindError {
+// ioErr wraps an error of the request/response exchange with its kind.
+//
+// fresh says the connection never delivered anything: it has not carried a
+// response and no byte of this one arrived. A connection that breaks then
+// (EOF, ECONNRESET, EPIPE, a TLS alert) was accepted but never usable: a
+// server that accepts and closes at its connection limit, or a TLS 1.3
+// server rejecting the client certificate, which the client learns only
+// after its side of the handshake is done. That counts as ErrConnect; the
+// same break on a connection that has carried responses is ErrReset.
+func ioErr(err error, fresh bool) *kindError {
 	var ke *kindError
 	if errors.As(err, &ke) {
 		return ke
 	}
-	if !answered && isTLSAlert(err) {
-		return &kindError{result.ErrConnect, err}
+	kind := classify(err)
+	if fresh && kind == result.ErrReset {
+		kind = result.ErrConnect
 	}
-	return &kindError{classify(err), err}
+	return &kindError{kind, err}
 }
 
 // prepared is Options validated and normalized, shared by both protocols.

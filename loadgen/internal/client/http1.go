@@ -43,6 +43,7 @@ type h1Conn struct {
 
 	connected  bool // a connection was opened before (for Reconnects)
 	answered   bool // nc has carried a complete response
+	gotBytes   bool // some of this Do's response arrived
 	reconnects atomic.Uint64
 
 	buf  []byte
@@ -91,6 +92,7 @@ func (c *h1Conn) Do() (int, error) {
 	if closed {
 		return 0, errClosed
 	}
+	c.gotBytes = false
 	if nc == nil {
 		var err error
 		if nc, err = c.dial(deadline); err != nil {
@@ -163,7 +165,7 @@ func (c *h1Conn) drop(nc net.Conn) {
 }
 
 func (c *h1Conn) fail(nc net.Conn, err error) error {
-	ke := ioErr(err, c.answered)
+	ke := ioErr(err, !c.answered && !c.gotBytes)
 	c.drop(nc)
 	return ke
 }
@@ -182,6 +184,7 @@ func (c *h1Conn) fill(nc net.Conn) error {
 		n, err := nc.Read(c.buf[c.w:])
 		c.w += n
 		if n > 0 {
+			c.gotBytes = true
 			return nil // an error with data comes back on the next Read
 		}
 		if err != nil {

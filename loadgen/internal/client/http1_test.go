@@ -367,51 +367,80 @@ func TestTimeoutSlowBody(t *testing.T) {
 	}
 }
 
+// TestReset: a connection that breaks mid-response, or before any
+// response byte on a reused connection, is a reset. Before any byte on a
+// fresh connection it is a failed connect.
 func TestReset(t *testing.T) {
+	const okResp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 	tests := []struct {
-		name   string
-		handle func(c net.Conn)
+		name      string
+		freshKind string // the kind on a fresh connection
+		handle    func(c net.Conn, br *bufio.Reader)
 	}{
-		{"close before response", func(c net.Conn) { http.ReadRequest(bufio.NewReader(c)) }},
-		{"close mid status line", func(c net.Conn) {
-			http.ReadRequest(bufio.NewReader(c))
+		{"close before response", result.ErrConnect, func(c net.Conn, br *bufio.Reader) {}},
+		{"RST before response", result.ErrConnect, func(c net.Conn, br *bufio.Reader) {
+			c.(*net.TCPConn).SetLinger(0)
+		}},
+		{"close mid status line", result.ErrReset, func(c net.Conn, br *bufio.Reader) {
 			c.Write([]byte("HTTP/1.1 20"))
 		}},
-		{"close mid headers", func(c net.Conn) {
-			http.ReadRequest(bufio.NewReader(c))
+		{"close mid headers", result.ErrReset, func(c net.Conn, br *bufio.Reader) {
 			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Len"))
 		}},
-		{"close mid Content-Length body", func(c net.Conn) {
-			http.ReadRequest(bufio.NewReader(c))
+		{"close mid Content-Length body", result.ErrReset, func(c net.Conn, br *bufio.Reader) {
 			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc"))
 		}},
-		{"close mid chunked body", func(c net.Conn) {
-			http.ReadRequest(bufio.NewReader(c))
+		{"close mid chunked body", result.ErrReset, func(c net.Conn, br *bufio.Reader) {
 			c.Write([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"))
 		}},
-		{"close mid trailers", func(c net.Conn) {
-			http.ReadRequest(bufio.NewReader(c))
+		{"close mid trailers", result.ErrReset, func(c net.Conn, br *bufio.Reader) {
 			c.Write([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n"))
 		}},
-		{"RST mid body", func(c net.Conn) {
-			http.ReadRequest(bufio.NewReader(c))
+		{"RST mid body", result.ErrReset, func(c net.Conn, br *bufio.Reader) {
 			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc"))
 			time.Sleep(20 * time.Millisecond)
 			c.(*net.TCPConn).SetLinger(0)
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := newRawServer(t, tt.handle)
-			c := mustNew(t, Options{URL: s.url(), Timeout: 5 * time.Second})
-			for i := 0; i < 2; i++ {
-				_, err := c.Do()
-				wantKind(t, err, result.ErrReset)
+		for _, reused := range []bool{false, true} {
+			name := tt.name + "/fresh"
+			if reused {
+				name = tt.name + "/reused"
 			}
-			if s.conns.Load() != 2 || c.Reconnects() != 1 {
-				t.Errorf("%d connections, %d reconnects; want 2, 1", s.conns.Load(), c.Reconnects())
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				s := newRawServer(t, func(c net.Conn) {
+					br := bufio.NewReader(c)
+					if reused {
+						if _, err := http.ReadRequest(br); err != nil {
+							return
+						}
+						c.Write([]byte(okResp))
+					}
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					tt.handle(c, br)
+				})
+				c := mustNew(t, Options{URL: s.url(), Timeout: 5 * time.Second})
+				want := tt.freshKind
+				if reused {
+					want = result.ErrReset
+				}
+				for i := 0; i < 2; i++ {
+					if reused {
+						if st, err := c.Do(); err != nil || st != 200 {
+							t.Fatalf("Do = %d, %v", st, err)
+						}
+					}
+					_, err := c.Do()
+					wantKind(t, err, want)
+				}
+				if s.conns.Load() != 2 || c.Reconnects() != 1 {
+					t.Errorf("%d connections, %d reconnects; want 2, 1", s.conns.Load(), c.Reconnects())
+				}
+			})
+		}
 	}
 }
 

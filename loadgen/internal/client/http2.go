@@ -62,7 +62,11 @@ func (cur *h2cc) err(err error) error {
 		// does not speak HTTP/2.
 		return &kindError{result.ErrProtocol, err}
 	}
-	return ioErr(err, cur.answered.Load())
+	// Only a broken connection can be a failed connect, not a stream
+	// that the server reset.
+	fresh := !cur.answered.Load() &&
+		(cur.cc.Err() != nil || strings.Contains(err.Error(), "http2: client conn could not be established"))
+	return ioErr(err, fresh)
 }
 
 // h2cNetConn is an h2c TCP connection that notes whether the server's
@@ -165,7 +169,7 @@ func (c *h2Conn) request(ctx context.Context) *http.Request {
 		Header:     c.p.header, // shared by concurrent requests, read-only
 		Host:       c.p.host,
 	}
-	if c.p.body != nil {
+	if len(c.p.body) > 0 {
 		req.Body = io.NopCloser(bytes.NewReader(c.p.body))
 		req.ContentLength = int64(len(c.p.body))
 	}

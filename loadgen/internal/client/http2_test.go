@@ -46,8 +46,8 @@ func TestH2C(t *testing.T) {
 	}
 }
 
-// concurrencyHandler tracks the most requests in flight at once; each
-// request waits (up to a second) until target requests are in flight.
+// concurrencyHandler tracks the most requests in flight at once; requests
+// wait (up to a second) until target requests have been in flight at once.
 type concurrencyHandler struct {
 	target   int64
 	inflight atomic.Int64
@@ -70,7 +70,7 @@ func (h *concurrencyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	deadline := time.Now().Add(time.Second)
-	for h.inflight.Load() < h.target && time.Now().Before(deadline) {
+	for h.max.Load() < h.target && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	w.Write([]byte("ok"))
@@ -94,7 +94,8 @@ func TestH2TLSConcurrentStreams(t *testing.T) {
 			s.StartTLS()
 			defer s.Close()
 
-			c := mustNew(t, Options{URL: mustURL(t, s.URL), HTTP2: true, Streams: tt.streams,
+			c := mustNew(t, Options{URL: mustURL(t, s.URL), HTTP2: true, Streams: tt.streams, Method: "POST",
+				Body: []byte("body"), Headers: http.Header{"X-Test": {"1", "2"}, "Host": {"h2.test"}},
 				TLS: &tls.Config{InsecureSkipVerify: true}})
 			const perCaller = 5
 			var wg sync.WaitGroup
@@ -270,5 +271,16 @@ func TestH2Timeout(t *testing.T) {
 	wantKind(t, err, result.ErrTimeout)
 	if took := time.Since(start); took > timeout+time.Second {
 		t.Errorf("took %v with a %v timeout", took, timeout)
+	}
+}
+
+// TestH2AcceptThenClose: a server that accepts and closes at once never
+// gave a usable connection.
+func TestH2AcceptThenClose(t *testing.T) {
+	rs := newRawServer(t, func(c net.Conn) {})
+	c := mustNew(t, Options{URL: rs.url(), HTTP2: true, Timeout: 3 * time.Second})
+	for i := 0; i < 2; i++ {
+		_, err := c.Do()
+		wantKind(t, err, result.ErrConnect)
 	}
 }
