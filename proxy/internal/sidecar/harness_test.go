@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,5 +247,51 @@ func waitMetric(t *testing.T, s *started, name string, labels ...string) {
 			t.Fatalf("%s%v not counted:\n%s", name, labels, s.metricsText(t))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// load sends GET / with Host host through s's outbound listener from 8
+// workers until stop is called, which returns the requests sent and those
+// that failed (transport error or non-200). onOK, if set, sees each 200
+// response and when its request was sent.
+func (s *started) load(host string, onOK func(resp *http.Response, sent time.Time)) (stop func() (total, failures int64)) {
+	var tot, fail atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("GET", "http://"+s.out+"/", nil)
+				req.Host = host
+				sent := time.Now()
+				resp, err := s.client.Do(req)
+				tot.Add(1)
+				if err != nil {
+					fail.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					fail.Add(1)
+					continue
+				}
+				if onOK != nil {
+					onOK(resp, sent)
+				}
+			}
+		}()
+	}
+	return func() (int64, int64) {
+		close(done)
+		wg.Wait()
+		return tot.Load(), fail.Load()
 	}
 }

@@ -8,14 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -336,35 +333,7 @@ func TestMTLSRotationUnderLoad(t *testing.T) {
 	sp := startPair(t, p, pairOpts{})
 	probe := loadPair(t, probeCrt, probeKey)
 
-	var failures, total atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				req, _ := http.NewRequest("GET", "http://"+sp.client.out+"/", nil)
-				req.Host = "reviews"
-				resp, err := sp.client.client.Do(req)
-				total.Add(1)
-				if err != nil {
-					failures.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failures.Add(1)
-				}
-			}
-		}()
-	}
+	stop := sp.client.load("reviews", nil)
 	time.Sleep(300 * time.Millisecond)
 	// Rotate both sides' leaf certificates while requests flow.
 	newServer, _ := p.issue("reviews", spiffeID("default", "reviews"))
@@ -380,14 +349,13 @@ func TestMTLSRotationUnderLoad(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	t.Logf("%d requests, %d failed; new certificate served after %v", total.Load(), failures.Load(), seenAfter)
+	total, failures := stop()
+	t.Logf("%d requests, %d failed; new certificate served after %v", total, failures, seenAfter)
 	if seenAfter == 0 || seenAfter > time.Second {
 		t.Fatalf("new handshakes did not present the new certificate within 1 s (%v)", seenAfter)
 	}
-	if failures.Load() != 0 {
-		t.Fatalf("%d of %d requests failed during rotation", failures.Load(), total.Load())
+	if failures != 0 {
+		t.Fatalf("%d of %d requests failed during rotation", failures, total)
 	}
 }
 

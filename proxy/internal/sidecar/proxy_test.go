@@ -322,59 +322,29 @@ func TestReloadUnderLoad(t *testing.T) {
 	m := splitMesh(portOf(t, v1.Addr()), portOf(t, v2.Addr()), 100, 0)
 	s := startSidecar(t, m)
 
-	var failures, total atomic.Int64
 	var switched atomic.Int64 // unix nanos of the first v2 response
 	var lateV1 atomic.Int64   // v1 responses more than 1 s after the switch
 	var reloadAt atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				req, _ := http.NewRequest("GET", "http://"+s.out+"/", nil)
-				req.Host = "reviews"
-				sent := time.Now()
-				resp, err := s.client.Do(req)
-				total.Add(1)
-				if err != nil {
-					failures.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failures.Add(1)
-					continue
-				}
-				name := resp.Header.Get("x-echo-name")
-				if name == "v2" {
-					switched.CompareAndSwap(0, time.Now().UnixNano())
-				}
-				if r := reloadAt.Load(); name == "v1" && r != 0 && sent.UnixNano() > r+int64(time.Second) {
-					lateV1.Add(1)
-				}
-			}
-		}()
-	}
+	stop := s.load("reviews", func(resp *http.Response, sent time.Time) {
+		name := resp.Header.Get("x-echo-name")
+		if name == "v2" {
+			switched.CompareAndSwap(0, time.Now().UnixNano())
+		}
+		if r := reloadAt.Load(); name == "v1" && r != 0 && sent.UnixNano() > r+int64(time.Second) {
+			lateV1.Add(1)
+		}
+	})
 	time.Sleep(500 * time.Millisecond)
 	m2 := splitMesh(portOf(t, v1.Addr()), portOf(t, v2.Addr()), 0, 100)
 	m2.outbound, m2.admin = m.outbound, m.admin
 	reloadAt.Store(time.Now().UnixNano())
 	writeFile(t, s.file, m2.yaml())
 	time.Sleep(2 * time.Second)
-	close(stop)
-	wg.Wait()
-	t.Logf("%d requests, %d failed, switch after %v", total.Load(), failures.Load(),
+	total, failures := stop()
+	t.Logf("%d requests, %d failed, switch after %v", total, failures,
 		time.Duration(switched.Load()-reloadAt.Load()))
-	if failures.Load() != 0 {
-		t.Fatalf("%d of %d requests failed during reload", failures.Load(), total.Load())
+	if failures != 0 {
+		t.Fatalf("%d of %d requests failed during reload", failures, total)
 	}
 	if sw := switched.Load(); sw == 0 || sw-reloadAt.Load() > int64(time.Second) {
 		t.Fatalf("new split not in effect within 1 s")
