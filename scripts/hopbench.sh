@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+bench_workspace # WORK (removed on exit) and PIDS (killed on exit)
 
 DURATION=${DURATION:-10s}
 REPEAT=${REPEAT:-3}
@@ -25,15 +26,6 @@ MESH_PORT=$((BASE_PORT + 1))
 ADMIN_PORT=$((BASE_PORT + 2))
 NGINX_PORT=$((BASE_PORT + 3))
 OUT=bin/hopbench.tsv
-WORK=$(mktemp -d)
-PIDS=()
-
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
 
 command -v wrk >/dev/null || { echo "hopbench: wrk not found (apt-get install wrk)" >&2; exit 1; }
 [ -x bin/meshproxy ] && [ -x bin/meshbench ] || { echo "hopbench: run make build first" >&2; exit 1; }

@@ -31,3 +31,18 @@ status_kib() {
 	done
 	echo "$sum"
 }
+
+# bench_workspace sets WORK, a temporary directory, and PIDS, the processes
+# a script starts; on any exit, Ctrl-C included, the processes are killed and
+# the directory removed, so no stray server outlives a benchmark.
+bench_workspace() {
+	WORK=$(mktemp -d)
+	PIDS=()
+	trap bench_cleanup EXIT INT TERM
+}
+
+bench_cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}

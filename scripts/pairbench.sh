@@ -18,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+bench_workspace # WORK (removed on exit) and PIDS (killed on exit)
 
 RATES=${RATES:-"1000 10000"}
 DURATION=${DURATION:-10s}
@@ -27,15 +28,6 @@ SIZE=${SIZE:-1024}
 LOOPS=${LOOPS:-0}
 BASE=${BASE_PORT:-18300}
 OUT=bin/pairbench.tsv
-WORK=$(mktemp -d)
-PIDS=()
-
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
 
 command -v hey >/dev/null || { echo "pairbench: hey not found (apt-get install hey)" >&2; exit 1; }
 [ -x bin/meshproxy ] && [ -x bin/meshbench ] || { echo "pairbench: run make build first" >&2; exit 1; }
