@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"crypto/tls"
 	"io"
 	"net"
@@ -32,7 +31,6 @@ var (
 // the buffer and parser state; mu guards nc and closed against Close.
 type h1Conn struct {
 	req     []byte // the whole request, built once
-	head    bool   // HEAD: responses have no body
 	addr    string
 	tls     *tls.Config // nil for http
 	timeout time.Duration
@@ -49,24 +47,17 @@ type h1Conn struct {
 	buf  []byte
 	r, w int // unread bytes are buf[r:w]
 
-	// The response being parsed.
-	status        int
-	http10        bool
-	contentLength int64 // -1: none
-	te            bool  // Transfer-Encoding present
-	chunked       bool  // ... and its final coding is chunked
-	connClose     bool  // Connection: close
-	keepAlive     bool  // Connection: keep-alive
+	p parser // the response being parsed
 }
 
 func newH1(p *prepared) *h1Conn {
 	return &h1Conn{
 		req:     p.requestBytes(),
-		head:    p.method == "HEAD",
 		addr:    p.addr,
 		tls:     p.tls,
 		timeout: p.timeout,
 		buf:     make([]byte, bufSize),
+		p:       parser{head: p.method == "HEAD"},
 	}
 }
 
@@ -115,7 +106,7 @@ func (c *h1Conn) Do() (int, error) {
 	if !keep || c.r != c.w {
 		c.drop(nc)
 	}
-	return c.status, nil
+	return c.p.status, nil
 }
 
 func (c *h1Conn) dial(deadline time.Time) (net.Conn, error) {
@@ -193,300 +184,27 @@ func (c *h1Conn) fill(nc net.Conn) error {
 	}
 }
 
-// readLine returns the next line without its LF (or CRLF); it points into
-// buf and is valid until the next read. statusLine makes it fail as soon as
-// the bytes received cannot start an HTTP/1.x status line, instead of
-// waiting for a line end that may never come.
-func (c *h1Conn) readLine(nc net.Conn, statusLine bool) ([]byte, error) {
-	for {
-		if i := bytes.IndexByte(c.buf[c.r:c.w], '\n'); i >= 0 {
-			line := c.buf[c.r : c.r+i]
-			c.r += i + 1
-			if n := len(line); n > 0 && line[n-1] == '\r' {
-				line = line[:n-1]
-			}
-			return line, nil
-		}
-		if statusLine {
-			const prefix = "HTTP/1."
-			got := c.buf[c.r:c.w]
-			if len(got) > len(prefix) {
-				got = got[:len(prefix)]
-			}
-			if string(got) != prefix[:len(got)] {
-				return nil, errStatusLine
-			}
-		}
-		if err := c.fill(nc); err != nil {
-			return nil, err
-		}
-	}
-}
-
 // readResponse reads one complete response (skipping interim 1xx ones) and
 // reports whether the connection can carry the next request.
 func (c *h1Conn) readResponse(nc net.Conn) (keep bool, err error) {
+	c.p.reset()
 	for {
-		if err := c.readHead(nc); err != nil {
+		n, err := c.p.feed(c.buf[c.r:c.w], c.w-c.r == len(c.buf))
+		c.r += n
+		if err != nil {
 			return false, err
 		}
-		if c.status >= 200 {
-			break
+		if c.p.done() {
+			return c.p.keep, nil
 		}
-		if c.status == 101 {
-			return false, errUpgrade
+		if c.r == c.w {
+			c.r, c.w = 0, 0
 		}
-		// 100 Continue, 103 Early Hints, ...: the final response follows.
-	}
-	keep = !c.connClose && (!c.http10 || c.keepAlive)
-	switch {
-	case c.head || c.status == 204 || c.status == 304:
-		return keep, nil
-	case c.te:
-		if c.contentLength >= 0 {
-			keep = false // both framings: do not trust the connection further
-		}
-		if c.chunked {
-			return keep, c.readChunked(nc)
-		}
-		return false, c.readUntilClose(nc)
-	case c.contentLength >= 0:
-		return keep, c.discard(nc, c.contentLength)
-	default:
-		return false, c.readUntilClose(nc)
-	}
-}
-
-// readHead parses the status line and header section.
-func (c *h1Conn) readHead(nc net.Conn) error {
-	c.contentLength = -1
-	c.te, c.chunked, c.connClose, c.keepAlive = false, false, false, false
-
-	line, err := c.readLine(nc, true)
-	if err != nil {
-		return err
-	}
-	// HTTP/1.x SP 3DIGIT [SP reason-phrase]
-	if len(line) < 12 || string(line[:7]) != "HTTP/1." || !isDigit(line[7]) || line[8] != ' ' ||
-		line[9] < '1' || line[9] > '9' || !isDigit(line[10]) || !isDigit(line[11]) ||
-		(len(line) > 12 && line[12] != ' ') {
-		return errStatusLine
-	}
-	c.http10 = line[7] == '0'
-	c.status = int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
-
-	for {
-		line, err := c.readLine(nc, false)
-		if err != nil {
-			return err
-		}
-		if len(line) == 0 {
-			return nil
-		}
-		if err := c.header(line); err != nil {
-			return err
-		}
-	}
-}
-
-// header parses one header field line and records what framing needs.
-func (c *h1Conn) header(line []byte) error {
-	if line[0] == ' ' || line[0] == '\t' {
-		return errObsFold
-	}
-	colon := bytes.IndexByte(line, ':')
-	if colon <= 0 {
-		return errHeaderLine
-	}
-	name := line[:colon]
-	for _, b := range name {
-		if !tchar[b] {
-			return errHeaderLine
-		}
-	}
-	value := trimOWS(line[colon+1:])
-	switch {
-	case equalFold(name, "content-length"):
-		n, ok := parseContentLength(value)
-		if !ok || (c.contentLength >= 0 && c.contentLength != n) {
-			return errContentLength
-		}
-		c.contentLength = n
-	case equalFold(name, "transfer-encoding"):
-		c.te = true
-		last := value
-		if i := bytes.LastIndexByte(value, ','); i >= 0 {
-			last = trimOWS(value[i+1:])
-		}
-		c.chunked = equalFold(last, "chunked")
-	case equalFold(name, "connection"):
-		for len(value) > 0 {
-			tok := value
-			if i := bytes.IndexByte(value, ','); i >= 0 {
-				tok, value = value[:i], value[i+1:]
-			} else {
-				value = nil
+		if err := c.fill(nc); err != nil {
+			if err == io.EOF && c.p.eof() {
+				return false, nil
 			}
-			tok = trimOWS(tok)
-			switch {
-			case equalFold(tok, "close"):
-				c.connClose = true
-			case equalFold(tok, "keep-alive"):
-				c.keepAlive = true
-			}
+			return false, err
 		}
 	}
-	return nil
-}
-
-// discard skips n body bytes.
-func (c *h1Conn) discard(nc net.Conn, n int64) error {
-	avail := int64(c.w - c.r)
-	if n <= avail {
-		c.r += int(n)
-		return nil
-	}
-	n -= avail
-	c.r, c.w = 0, 0
-	for {
-		m, err := nc.Read(c.buf)
-		if int64(m) >= n {
-			c.r, c.w = int(n), m
-			return nil
-		}
-		n -= int64(m)
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// readChunked skips a chunked body: chunks, the last chunk and the trailer
-// section.
-func (c *h1Conn) readChunked(nc net.Conn) error {
-	for {
-		line, err := c.readLine(nc, false)
-		if err != nil {
-			return err
-		}
-		size, ok := parseChunkSize(line)
-		if !ok {
-			return errChunk
-		}
-		if size == 0 {
-			break
-		}
-		if err := c.discard(nc, size); err != nil {
-			return err
-		}
-		if line, err = c.readLine(nc, false); err != nil {
-			return err
-		}
-		if len(line) != 0 {
-			return errChunk
-		}
-	}
-	for {
-		line, err := c.readLine(nc, false)
-		if err != nil {
-			return err
-		}
-		if len(line) == 0 {
-			return nil
-		}
-		if line[0] == ' ' || line[0] == '\t' || bytes.IndexByte(line, ':') <= 0 {
-			return errChunk
-		}
-	}
-}
-
-// readUntilClose skips a body delimited by the server closing the
-// connection.
-func (c *h1Conn) readUntilClose(nc net.Conn) error {
-	c.r, c.w = 0, 0
-	for {
-		_, err := nc.Read(c.buf)
-		if err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return err
-		}
-	}
-}
-
-func isDigit(b byte) bool { return '0' <= b && b <= '9' }
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-// equalFold compares b with lower, which must be lower-case ASCII.
-func equalFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// parseContentLength accepts 1*DIGIT up to 2^62.
-func parseContentLength(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, d := range b {
-		if !isDigit(d) {
-			return 0, false
-		}
-		n = n*10 + int64(d-'0')
-	}
-	return n, true
-}
-
-// parseChunkSize parses "1*HEXDIG [BWS ; chunk-ext]" (extensions ignored).
-func parseChunkSize(line []byte) (int64, bool) {
-	var n int64
-	i := 0
-digits:
-	for ; i < len(line); i++ {
-		var d byte
-		switch b := line[i]; {
-		case '0' <= b && b <= '9':
-			d = b - '0'
-		case 'a' <= b && b <= 'f':
-			d = b - 'a' + 10
-		case 'A' <= b && b <= 'F':
-			d = b - 'A' + 10
-		default:
-			break digits
-		}
-		if i == 15 {
-			return 0, false // 2^60 or more: not a size anyone means
-		}
-		n = n<<4 | int64(d)
-	}
-	if i == 0 {
-		return 0, false
-	}
-	rest := trimOWS(line[i:])
-	if len(rest) > 0 && rest[0] != ';' {
-		return 0, false
-	}
-	return n, true
 }
