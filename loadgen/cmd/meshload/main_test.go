@@ -30,6 +30,9 @@ func TestFlagErrorsExitTwo(t *testing.T) {
 		{[]string{"-insecure", "http://x/"}, "need an https:// URL"},
 		{[]string{"-profile", "heap", "http://x/"}, "-profile"},
 		{[]string{"-nosuch", "http://x/"}, "flag provided but not defined"},
+		{[]string{"-engine", "threads", "http://x/"}, `-engine "threads"`},
+		{[]string{"-engine", "epoll", "-http2", "http://x/"}, "-engine epoll runs HTTP/1.1 over plain TCP"},
+		{[]string{"-engine", "epoll", "-insecure", "https://x/"}, "-engine epoll runs HTTP/1.1 over plain TCP"},
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer

@@ -35,6 +35,11 @@ type Config struct {
 	// shared by Streams workers).
 	Dial func(i int) (client.Conn, error)
 
+	// Epoll, when set, runs the connections on client.RunEpoll's loops
+	// instead of one goroutine per connection (Dial is then unused): it
+	// calls RunEpoll with the given connection count and pacer.
+	Epoll func(ctx context.Context, conns int, p client.Pacer) (reconnects uint64, err error)
+
 	// Progress, when set, is called about once a second with the requests
 	// finished so far in the measured part (responses and errors).
 	Progress func(elapsed time.Duration, done uint64)
@@ -50,8 +55,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("duration %v: must be > 0", c.Duration)
 	case c.Warmup < 0:
 		return fmt.Errorf("warmup %v: must be >= 0", c.Warmup)
-	case c.Dial == nil:
+	case c.Dial == nil && c.Epoll == nil:
 		return errors.New("no Dial function")
+	case c.Epoll != nil && c.Streams > 1:
+		return errors.New("the epoll engine runs HTTP/1.1 only (one request per connection)")
 	}
 	if c.Streams < 1 {
 		c.Streams = 1
@@ -87,7 +94,10 @@ func Run(ctx context.Context, cfg Config) (*result.Result, error) {
 	nWorkers := cfg.Conns * cfg.Streams
 	seconds := int(cfg.Duration/time.Second) + 1
 	workers := make([]*worker, nWorkers)
-	conns := make([]client.Conn, cfg.Conns)
+	var conns []client.Conn
+	if cfg.Epoll == nil {
+		conns = make([]client.Conn, cfg.Conns)
+	}
 	for i := range conns {
 		c, err := cfg.Dial(i)
 		if err != nil {
@@ -105,12 +115,14 @@ func Run(ctx context.Context, cfg Config) (*result.Result, error) {
 	}()
 	for i := range workers {
 		w := &worker{
-			conn:      conns[i%cfg.Conns],
 			latency:   result.NewHistogram(),
 			lag:       result.NewHistogram(),
 			intervals: make([]*hdrhistogram.Histogram, seconds),
 			codes:     make(map[int]uint64),
 			errs:      make(map[string]uint64),
+		}
+		if conns != nil {
+			w.conn = conns[i%cfg.Conns]
 		}
 		for s := range w.intervals {
 			w.intervals[s] = result.NewHistogram()
@@ -126,20 +138,33 @@ func Run(ctx context.Context, cfg Config) (*result.Result, error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	for i, w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.run(ctx, i, nWorkers, cfg.Rate, start, measureFrom, end)
-		}()
-	}
 	stopProgress := make(chan struct{})
 	if cfg.Progress != nil {
 		go progress(cfg.Progress, workers, measureFrom, stopProgress)
 	}
-	wg.Wait()
+	var reconnects uint64
+	var loopErr error
+	if cfg.Epoll != nil {
+		p := &pacer{workers: workers, rate: cfg.Rate, start: start, measureFrom: measureFrom, end: end}
+		if cfg.Rate == 0 {
+			waitUntil(ctx, start) // closed loop: every connection starts together
+		}
+		reconnects, loopErr = cfg.Epoll(ctx, cfg.Conns, p)
+	} else {
+		var wg sync.WaitGroup
+		for i, w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.run(ctx, i, nWorkers, cfg.Rate, start, measureFrom, end)
+			}()
+		}
+		wg.Wait()
+	}
 	close(stopProgress)
+	if loopErr != nil {
+		return nil, loopErr
+	}
 	var cpu1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu1)
 
@@ -147,6 +172,7 @@ func Run(ctx context.Context, cfg Config) (*result.Result, error) {
 	r.TargetRate = cfg.Rate
 	r.Connections = cfg.Conns
 	r.GeneratorCPU = rusageCPU(&cpu1) - rusageCPU(&cpu0)
+	r.Reconnects = reconnects
 	for _, c := range conns {
 		r.Reconnects += c.Reconnects()
 	}
@@ -190,29 +216,55 @@ func (w *worker) run(ctx context.Context, i, n int, rate float64, start, measure
 			due = sent // closed loop: no schedule, latency is service time
 		}
 		status, err := w.conn.Do()
-		doneAt := time.Now()
-		if due.Before(measureFrom) {
-			continue // warm-up
-		}
-		if err != nil {
-			w.errors++
-			w.errs[client.Kind(err)]++
-			w.done.Add(1)
-			continue
-		}
-		us := doneAt.Sub(due).Microseconds()
-		us = min(max(us, result.LowestUS), result.HighestUS)
-		_ = w.latency.RecordValue(us)
-		sec := int(due.Sub(measureFrom) / time.Second)
-		if sec < len(w.intervals) {
-			_ = w.intervals[sec].RecordValue(us)
-		}
-		lag := min(max(sent.Sub(due).Microseconds(), result.LowestUS), result.HighestUS)
-		_ = w.lag.RecordValue(lag)
-		w.codes[status]++
-		w.requests++
-		w.done.Add(1)
+		w.record(due, sent, time.Now(), measureFrom, status, err)
 	}
+}
+
+// record files one finished request (not during the warm-up).
+func (w *worker) record(due, sent, doneAt, measureFrom time.Time, status int, err error) {
+	if due.Before(measureFrom) {
+		return // warm-up
+	}
+	if err != nil {
+		w.errors++
+		w.errs[client.Kind(err)]++
+		w.done.Add(1)
+		return
+	}
+	us := doneAt.Sub(due).Microseconds()
+	us = min(max(us, result.LowestUS), result.HighestUS)
+	_ = w.latency.RecordValue(us)
+	sec := int(due.Sub(measureFrom) / time.Second)
+	if sec < len(w.intervals) {
+		_ = w.intervals[sec].RecordValue(us)
+	}
+	lag := min(max(sent.Sub(due).Microseconds(), result.LowestUS), result.HighestUS)
+	_ = w.lag.RecordValue(lag)
+	w.codes[status]++
+	w.requests++
+	w.done.Add(1)
+}
+
+// pacer is the schedule and recording for the epoll engine: connection c
+// is worker c (one request in flight per connection).
+type pacer struct {
+	workers                 []*worker
+	rate                    float64
+	start, measureFrom, end time.Time
+}
+
+// Next gives request k of connection c the same due time the goroutine
+// engine's worker c would: request c + k*n of the run.
+func (p *pacer) Next(c, k int) (time.Time, bool) {
+	if p.rate > 0 {
+		due := p.start.Add(time.Duration(float64(time.Second) * float64(c+k*len(p.workers)) / p.rate))
+		return due, due.Before(p.end)
+	}
+	return time.Time{}, time.Now().Before(p.end)
+}
+
+func (p *pacer) Done(c int, due, sent, done time.Time, status int, err error) {
+	p.workers[c].record(due, sent, done, p.measureFrom, status, err)
 }
 
 // waitUntil sleeps until shortly before t, then yields until t.

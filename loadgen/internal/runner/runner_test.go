@@ -14,13 +14,35 @@ import (
 	"github.com/meshbench/meshbench/loadgen/internal/result"
 )
 
-func dialer(t *testing.T, raw string, timeout time.Duration) func(int) (client.Conn, error) {
+// engines are both ways of running HTTP/1.1 connections; every test runs
+// on each.
+var engines = []string{"goroutines", "epoll"}
+
+// withEngine points cfg at raw on the named engine.
+func withEngine(t *testing.T, engine string, cfg Config, raw string, timeout time.Duration) Config {
 	u, err := url.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return func(int) (client.Conn, error) {
-		return client.New(client.Options{URL: u, Timeout: timeout})
+	opts := client.Options{URL: u, Timeout: timeout}
+	switch engine {
+	case "goroutines":
+		cfg.Dial = func(int) (client.Conn, error) { return client.New(opts) }
+	case "epoll":
+		if !client.EpollCapable(opts) {
+			t.Skip("no epoll engine here")
+		}
+		cfg.Epoll = func(ctx context.Context, conns int, p client.Pacer) (uint64, error) {
+			return client.RunEpoll(ctx, opts, conns, 2, p)
+		}
+	}
+	return cfg
+}
+
+// eachEngine runs test as a subtest per engine.
+func eachEngine(t *testing.T, test func(t *testing.T, engine string)) {
+	for _, e := range engines {
+		t.Run(e, func(t *testing.T) { test(t, e) })
 	}
 }
 
@@ -30,70 +52,76 @@ func ms(us int64) float64 { return float64(us) / 1000 }
 // closed-loop tool would record a handful of slow requests; measured from
 // their due times, every request scheduled during the stall is slow.
 func TestCoordinatedOmission(t *testing.T) {
-	start := time.Now()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		phase := time.Since(start) % time.Second
-		if phase < 200*time.Millisecond {
-			time.Sleep(200*time.Millisecond - phase)
+	eachEngine(t, func(t *testing.T, engine string) {
+		start := time.Now()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			phase := time.Since(start) % time.Second
+			if phase < 200*time.Millisecond {
+				time.Sleep(200*time.Millisecond - phase)
+			}
+			_, _ = w.Write([]byte("ok"))
+		}))
+		defer srv.Close()
+		r, err := Run(context.Background(), withEngine(t, engine, Config{Rate: 1000, Conns: 16, Duration: 5 * time.Second}, srv.URL, 5*time.Second))
+		if err != nil {
+			t.Fatal(err)
 		}
-		_, _ = w.Write([]byte("ok"))
-	}))
-	defer srv.Close()
-	r, err := Run(context.Background(), Config{Rate: 1000, Conns: 16, Duration: 5 * time.Second, Dial: dialer(t, srv.URL, 5*time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p99 := ms(r.Latency.ValueAtQuantile(99))
-	t.Logf("p50 %.3f ms, p99 %.3f ms, max %.3f ms, %d requests", ms(r.Latency.ValueAtQuantile(50)), p99, ms(r.Latency.Max()), r.Requests)
-	if p99 < 150 {
-		t.Fatalf("p99 %.1f ms with a 200 ms stall each second: coordinated omission not corrected", p99)
-	}
+		p99 := ms(r.Latency.ValueAtQuantile(99))
+		t.Logf("p50 %.3f ms, p99 %.3f ms, max %.3f ms, %d requests", ms(r.Latency.ValueAtQuantile(50)), p99, ms(r.Latency.Max()), r.Requests)
+		if p99 < 150 {
+			t.Fatalf("p99 %.1f ms with a 200 ms stall each second: coordinated omission not corrected", p99)
+		}
+	})
 }
 
 func TestAccuracyFixedDelay(t *testing.T) {
-	// A raw server, so that what is measured is the 2 ms and the generator,
-	// not net/http's own overhead (large under the race detector).
-	// time.Sleep alone overshoots: sleep most of the delay, spin the rest.
-	addr := rawServer(t, func() {
-		until := time.Now().Add(2 * time.Millisecond)
-		time.Sleep(1500 * time.Microsecond)
-		for time.Now().Before(until) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		// A raw server, so that what is measured is the 2 ms and the generator,
+		// not net/http's own overhead (large under the race detector).
+		// time.Sleep alone overshoots: sleep most of the delay, spin the rest.
+		addr := rawServer(t, func() {
+			until := time.Now().Add(2 * time.Millisecond)
+			time.Sleep(1500 * time.Microsecond)
+			for time.Now().Before(until) {
+			}
+		})
+		srv := struct{ URL string }{"http://" + addr}
+		r, err := Run(context.Background(), withEngine(t, engine, Config{Rate: 200, Conns: 8, Duration: 3 * time.Second, Warmup: 200 * time.Millisecond}, srv.URL, time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p50 := ms(r.Latency.ValueAtQuantile(50))
+		t.Logf("p50 %.3f ms p99 %.3f ms, scheduler lag p50 %.3f ms", p50, ms(r.Latency.ValueAtQuantile(99)), ms(r.SchedLag.ValueAtQuantile(50)))
+		if p50 < 2.0 || p50 > 2.5 {
+			t.Fatalf("p50 %.3f ms against a 2 ms server, want 2.0-2.5", p50)
 		}
 	})
-	srv := struct{ URL string }{"http://" + addr}
-	r, err := Run(context.Background(), Config{Rate: 200, Conns: 8, Duration: 3 * time.Second, Warmup: 200 * time.Millisecond, Dial: dialer(t, srv.URL, time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p50 := ms(r.Latency.ValueAtQuantile(50))
-	t.Logf("p50 %.3f ms p99 %.3f ms, scheduler lag p50 %.3f ms", p50, ms(r.Latency.ValueAtQuantile(99)), ms(r.SchedLag.ValueAtQuantile(50)))
-	if p50 < 2.0 || p50 > 2.5 {
-		t.Fatalf("p50 %.3f ms against a 2 ms server, want 2.0-2.5", p50)
-	}
 }
 
 func TestRateIsHeld(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
-	defer srv.Close()
-	r, err := Run(context.Background(), Config{Rate: 2000, Conns: 16, Duration: 3 * time.Second, Warmup: 500 * time.Millisecond, Dial: dialer(t, srv.URL, time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := r.AchievedRate()
-	t.Logf("achieved %.1f req/s, %d requests, sched lag p99 %.3f ms", got, r.Requests, ms(r.SchedLag.ValueAtQuantile(99)))
-	if got < 1980 || got > 2020 {
-		t.Fatalf("achieved %.1f req/s, want 2000 ± 1 %%", got)
-	}
-	if len(r.Intervals) != 3 {
-		t.Fatalf("%d interval histograms for 3 s", len(r.Intervals))
-	}
-	var sum int64
-	for _, h := range r.Intervals {
-		sum += h.TotalCount()
-	}
-	if sum != r.Latency.TotalCount() {
-		t.Fatalf("intervals hold %d requests, total %d", sum, r.Latency.TotalCount())
-	}
+	eachEngine(t, func(t *testing.T, engine string) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+		defer srv.Close()
+		r, err := Run(context.Background(), withEngine(t, engine, Config{Rate: 2000, Conns: 16, Duration: 3 * time.Second, Warmup: 500 * time.Millisecond}, srv.URL, time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := r.AchievedRate()
+		t.Logf("achieved %.1f req/s, %d requests, sched lag p99 %.3f ms", got, r.Requests, ms(r.SchedLag.ValueAtQuantile(99)))
+		if got < 1980 || got > 2020 {
+			t.Fatalf("achieved %.1f req/s, want 2000 ± 1 %%", got)
+		}
+		if len(r.Intervals) != 3 {
+			t.Fatalf("%d interval histograms for 3 s", len(r.Intervals))
+		}
+		var sum int64
+		for _, h := range r.Intervals {
+			sum += h.TotalCount()
+		}
+		if sum != r.Latency.TotalCount() {
+			t.Fatalf("intervals hold %d requests, total %d", sum, r.Latency.TotalCount())
+		}
+	})
 }
 
 func TestErrorsCountedByKind(t *testing.T) {
@@ -118,20 +146,22 @@ func TestErrorsCountedByKind(t *testing.T) {
 		{"5xx", failing.URL, "", 503},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r, err := Run(context.Background(), Config{Rate: 50, Conns: 2, Duration: time.Second, Dial: dialer(t, c.url, 100*time.Millisecond)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c.kind != "" {
-				if r.ErrorsByKind[c.kind] == 0 || r.Errors != r.ErrorsByKind[c.kind] || r.Latency.TotalCount() != 0 {
-					t.Fatalf("errors %v (total %d), latency count %d; want all %s and none in the histogram", r.ErrorsByKind, r.Errors, r.Latency.TotalCount(), c.kind)
+		eachEngine(t, func(t *testing.T, engine string) {
+			t.Run(c.name, func(t *testing.T) {
+				r, err := Run(context.Background(), withEngine(t, engine, Config{Rate: 50, Conns: 2, Duration: time.Second}, c.url, 100*time.Millisecond))
+				if err != nil {
+					t.Fatal(err)
 				}
-				return
-			}
-			if r.StatusCodes[c.code] == 0 || r.Errors != 0 {
-				t.Fatalf("codes %v errors %v", r.StatusCodes, r.ErrorsByKind)
-			}
+				if c.kind != "" {
+					if r.ErrorsByKind[c.kind] == 0 || r.Errors != r.ErrorsByKind[c.kind] || r.Latency.TotalCount() != 0 {
+						t.Fatalf("errors %v (total %d), latency count %d; want all %s and none in the histogram", r.ErrorsByKind, r.Errors, r.Latency.TotalCount(), c.kind)
+					}
+					return
+				}
+				if r.StatusCodes[c.code] == 0 || r.Errors != 0 {
+					t.Fatalf("codes %v errors %v", r.StatusCodes, r.ErrorsByKind)
+				}
+			})
 		})
 	}
 }
