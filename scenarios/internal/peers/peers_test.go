@@ -1,0 +1,480 @@
+package peers
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/meshbench/meshbench/scenarios/internal/procstat"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func goldenOptions(t *testing.T) Options {
+	return Options{
+		Listen:    "127.0.0.1:18080",
+		Upstreams: []string{"127.0.0.1:18081", "127.0.0.1:18082"},
+		Workers:   2,
+		Dir:       t.TempDir(),
+	}
+}
+
+var configFile = map[string]string{Nginx: "nginx.conf", HAProxy: "haproxy.cfg", Envoy: "envoy.yaml"}
+
+// The generated command line and config of each peer, with the scratch
+// directory shown as $DIR.
+func TestGolden(t *testing.T) {
+	for _, p := range All() {
+		if p.Name == Linkerd2Proxy {
+			continue
+		}
+		t.Run(p.Name, func(t *testing.T) {
+			o := goldenOptions(t)
+			argv, err := p.Prepare("/path/to/"+p.Binary, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conf, err := os.ReadFile(filepath.Join(o.Dir, configFile[p.Name]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := "# argv\n" + strings.Join(argv, "\n") + "\n# " + configFile[p.Name] + "\n" + string(conf)
+			got = strings.ReplaceAll(got, o.Dir, "$DIR")
+			golden := filepath.Join("testdata", p.Name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to write it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from what Prepare writes (go test -update rewrites it):\n--- got\n%s", golden, got)
+			}
+		})
+	}
+}
+
+func TestAllOrder(t *testing.T) {
+	var names []string
+	for _, p := range All() {
+		names = append(names, p.Name)
+		if q, ok := Lookup(p.Name); !ok || q != p {
+			t.Errorf("Lookup(%q) = %v, %v", p.Name, q, ok)
+		}
+	}
+	if got := strings.Join(names, ","); got != "nginx,haproxy,envoy,linkerd2-proxy" {
+		t.Fatalf("All() = %s", got)
+	}
+	if _, ok := Lookup("caddy"); ok {
+		t.Fatal("Lookup(caddy) found something")
+	}
+}
+
+func TestLinkerdUnsupported(t *testing.T) {
+	p, _ := Lookup(Linkerd2Proxy)
+	_, err := p.Prepare("/usr/bin/linkerd2-proxy", goldenOptions(t))
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("Prepare: %v, want ErrUnsupported", err)
+	}
+	for _, want := range []string{"LINKERD2_PROXY_DESTINATION_SVC_ADDR", "LINKERD2_PROXY_POLICY_SVC_ADDR", "SO_ORIGINAL_DST", "identity"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the reason does not mention %s: %v", want, err)
+		}
+	}
+	if err := p.Check("/usr/bin/linkerd2-proxy", goldenOptions(t)); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("Check: %v, want ErrUnsupported", err)
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	p, _ := Lookup(Nginx)
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o644)
+	quoted := filepath.Join(t.TempDir(), `a"b`)
+	os.Mkdir(quoted, 0o755)
+	tests := []struct {
+		name string
+		edit func(*Options)
+		want string
+	}{
+		{"no listen", func(o *Options) { o.Listen = "" }, "Listen"},
+		{"listen port 0", func(o *Options) { o.Listen = "127.0.0.1:0" }, "port 0"},
+		{"listen host name", func(o *Options) { o.Listen = "localhost:80" }, "IPv4"},
+		{"listen bad port", func(o *Options) { o.Listen = "127.0.0.1:99999" }, "bad port"},
+		{"no upstreams", func(o *Options) { o.Upstreams = nil }, "Upstreams"},
+		{"bad upstream", func(o *Options) { o.Upstreams = []string{"127.0.0.1:1", "127.0.0.1;x"} }, "Upstreams[1]"},
+		{"negative workers", func(o *Options) { o.Workers = -1 }, "Workers"},
+		{"no dir", func(o *Options) { o.Dir = "" }, "Dir"},
+		{"missing dir", func(o *Options) { o.Dir = filepath.Join(o.Dir, "nope") }, "no such file"},
+		{"dir is a file", func(o *Options) { o.Dir = file }, "not a directory"},
+		{"quote in dir", func(o *Options) { o.Dir = quoted }, "not allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := goldenOptions(t)
+			tt.edit(&o)
+			_, err := p.Prepare("/usr/sbin/nginx", o)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Prepare: %v, want an error mentioning %q", err, tt.want)
+			}
+		})
+	}
+	// Workers 0: one per core
+	o := goldenOptions(t)
+	o.Workers = 0
+	if n, err := o.normalize(); err != nil || n.Workers < 1 {
+		t.Fatalf("Workers 0: %+v, %v", n, err)
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	tests := []struct{ peer, out, want string }{
+		{Nginx, "nginx version: nginx/1.22.1\n", "1.22.1"},
+		{Nginx, "nginx version: openresty/1.21.4.1\n", "1.21.4.1"},
+		{HAProxy, "HAProxy version 2.6.12-1+deb12u2 2025/04/30 - https://haproxy.org/\nStatus: long-term supported branch\n", "2.6.12-1+deb12u2"},
+		{HAProxy, "HA-Proxy version 1.8.19 2019/02/11\n", "1.8.19"},
+		{Envoy, "\nenvoy  version: 5ce1d3a6eaf6ec14ac08d4fba4a83c5ef52b4b6e/1.28.0/Clean/RELEASE/BoringSSL\n\n", "1.28.0"},
+		{Linkerd2Proxy, "[     0.000652s]  INFO ThreadId(01) linkerd2_proxy: release v2.276.0 (e3e8b1c) by linkerd on 2025-01-28T17:06:58Z\nInvalid configuration: no destination service configured\n", "v2.276.0"},
+		{Nginx, "something else\n", ""},
+	}
+	for _, tt := range tests {
+		if got := parseVersion(tt.peer, []byte(tt.out)); got != tt.want {
+			t.Errorf("parseVersion(%s, %q) = %q, want %q", tt.peer, tt.out, got, tt.want)
+		}
+	}
+}
+
+// fakeBinary writes a shell script called name into a new PATH directory.
+func fakeBinary(t *testing.T, name, script string) string {
+	dir := t.TempDir()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+script+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	return path
+}
+
+func TestFindNotOnPath(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	for _, p := range All() {
+		if _, _, err := p.Find(); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: Find with an empty PATH: %v, want ErrNotFound", p.Name, err)
+		}
+	}
+}
+
+func TestFindFake(t *testing.T) {
+	fake := fakeBinary(t, "envoy", `echo "envoy  version: abc123/1.30.1/Clean/RELEASE/BoringSSL"`)
+	p, _ := Lookup(Envoy)
+	path, version, err := p.Find()
+	if err != nil || path != fake || version != "1.30.1" {
+		t.Fatalf("Find = %q, %q, %v", path, version, err)
+	}
+	// linkerd2-proxy gets an empty environment (but for its log level) and
+	// no arguments; its version is in its first log line.
+	fakeBinary(t, "linkerd2-proxy", `[ $# -eq 0 ] && [ -z "$HOME" ] && [ "$LINKERD2_PROXY_LOG" = info ] &&
+echo "[0.0s]  INFO ThreadId(01) linkerd2_proxy: release v9.9.9 (abc) by linkerd on today"
+echo "Invalid configuration: no destination service configured" >&2; exit 64`)
+	p, _ = Lookup(Linkerd2Proxy)
+	if _, version, err := p.Find(); err != nil || version != "v9.9.9" {
+		t.Fatalf("linkerd2-proxy: Find = %q, %v", version, err)
+	}
+	// unreadable version: the first line stands in for it
+	fakeBinary(t, "nginx", `echo "some nginx fork 7" >&2`)
+	p, _ = Lookup(Nginx)
+	if _, version, err := p.Find(); err != nil || version != "some nginx fork 7" {
+		t.Fatalf("nginx fork: Find = %q, %v", version, err)
+	}
+}
+
+func TestFindReal(t *testing.T) {
+	for _, p := range All() {
+		t.Run(p.Name, func(t *testing.T) {
+			path, version, err := p.Find()
+			if errors.Is(err, ErrNotFound) {
+				t.Skipf("%s not installed", p.Binary)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s %s", path, version)
+			if version == "" || version[0] < '0' || version[0] > '9' && version[0] != 'v' {
+				t.Errorf("version %q", version)
+			}
+		})
+	}
+}
+
+func TestCheckReal(t *testing.T) {
+	for _, p := range All() {
+		if p.Name == Linkerd2Proxy {
+			continue
+		}
+		t.Run(p.Name, func(t *testing.T) {
+			path, _, err := p.Find()
+			if errors.Is(err, ErrNotFound) {
+				t.Skipf("%s not installed", p.Binary)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := goldenOptions(t)
+			o.Workers = 0
+			if err := p.Check(path, o); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestCheckReportsOutput(t *testing.T) {
+	fake := fakeBinary(t, "haproxy", `echo "[ALERT] config : parsing [x.cfg:3] : unknown keyword 'boom'" >&2; exit 1`)
+	p, _ := Lookup(HAProxy)
+	err := p.Check(fake, goldenOptions(t))
+	if err == nil || !strings.Contains(err.Error(), "unknown keyword 'boom'") || !strings.Contains(err.Error(), "-c -f") {
+		t.Fatalf("Check: %v, want the binary's output and command", err)
+	}
+}
+
+// upstream is one echo server behind the peer.
+type upstream struct {
+	name string
+	hits atomic.Int64
+	srv  *httptest.Server
+}
+
+func newUpstream(t *testing.T, name string) *upstream {
+	u := &upstream{name: name}
+	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.hits.Add(1)
+		w.Header().Set("X-Upstream", name)
+		fmt.Fprintf(w, "%s %s %s", name, r.Method, r.URL.RequestURI())
+	}))
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+func (u *upstream) addr() string { return strings.TrimPrefix(u.srv.URL, "http://") }
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// syncBuffer collects a process's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// liveInGroup lists the processes of process group pgid that have not
+// exited (zombies waiting for a reaper are dead: no CPU, no memory).
+func liveInGroup(pgid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var live []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:])) // state ppid pgrp ...
+		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		if g, _ := strconv.Atoi(f[2]); g == pgid {
+			live = append(live, pid)
+		}
+	}
+	return live
+}
+
+// TestEndToEnd runs each installed peer in front of two upstreams and sends
+// 20 requests through it.
+func TestEndToEnd(t *testing.T) {
+	for _, p := range All() {
+		t.Run(p.Name, func(t *testing.T) {
+			path, version, err := p.Find()
+			if errors.Is(err, ErrNotFound) {
+				t.Skipf("%s not installed", p.Binary)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, b := newUpstream(t, "a"), newUpstream(t, "b")
+			o := Options{
+				Listen:    freePort(t),
+				Upstreams: []string{a.addr(), b.addr()},
+				Workers:   2,
+				Dir:       t.TempDir(),
+			}
+			argv, err := p.Prepare(path, o)
+			if p.Name == Linkerd2Proxy {
+				if !errors.Is(err, ErrUnsupported) {
+					t.Fatalf("Prepare: %v, want ErrUnsupported", err)
+				}
+				t.Skipf("linkerd2-proxy %s: %v", version, err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s %s: %s", p.Name, version, strings.Join(argv, " "))
+			var out syncBuffer
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Stdout, cmd.Stderr = &out, &out
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			pgid := cmd.Process.Pid
+			exited := make(chan struct{})
+			go func() { cmd.Wait(); close(exited) }()
+			// Cleanups run last-registered first: stop the peer, then check
+			// that nothing of it is left.
+			t.Cleanup(func() {
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					live := liveInGroup(pgid)
+					if len(live) == 0 {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Errorf("processes of %s left after cleanup: %v", p.Name, live)
+						syscall.Kill(-pgid, syscall.SIGKILL)
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			})
+			t.Cleanup(func() {
+				syscall.Kill(-pgid, syscall.SIGTERM)
+				select {
+				case <-exited:
+				case <-time.After(5 * time.Second):
+					t.Logf("%s did not stop 5 s after SIGTERM: SIGKILL", p.Name)
+					syscall.Kill(-pgid, syscall.SIGKILL)
+					select {
+					case <-exited:
+					case <-time.After(5 * time.Second):
+						t.Errorf("%s not reaped 5 s after SIGKILL", p.Name)
+					}
+				}
+				if t.Failed() {
+					t.Logf("%s output:\n%s", p.Name, out.String())
+					for _, log := range []string{"error.log", "envoy.log"} {
+						if b, err := os.ReadFile(filepath.Join(o.Dir, log)); err == nil {
+							t.Logf("%s:\n%s", log, b)
+						}
+					}
+				}
+			})
+
+			waitPort(t, o.Listen, exited, 10*time.Second)
+
+			// the sampler the runner will use sees all of the peer's processes
+			sampler, err := procstat.Start([]procstat.Group{{Name: p.Name, Root: pgid}}, nil, 20*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			client := &http.Client{Timeout: 5 * time.Second}
+			defer client.CloseIdleConnections()
+			for i := range 20 {
+				uri := "/hop/" + strconv.Itoa(i) + "?i=" + strconv.Itoa(i)
+				resp, err := client.Get("http://" + o.Listen + uri)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				name := resp.Header.Get("X-Upstream")
+				if resp.StatusCode != 200 || (name != "a" && name != "b") || string(body) != name+" GET "+uri {
+					t.Fatalf("request %d: %d %q (x-upstream %q)", i, resp.StatusCode, body, name)
+				}
+			}
+			stats := sampler.Stop().Groups[0]
+			t.Logf("procstat: %d pids, %d samples, RSS peak %.1f MiB, CPU %.2f s", len(stats.PIDs), stats.Samples, stats.RSSPeakMiB, stats.CPUSeconds)
+			if live := liveInGroup(pgid); len(stats.PIDs) < len(live) || stats.Samples < 1 || stats.RSSPeakMiB <= 0 {
+				t.Errorf("procstat saw pids %v (live %v), %d samples, RSS peak %.1f MiB", stats.PIDs, live, stats.Samples, stats.RSSPeakMiB)
+			}
+			ha, hb := a.hits.Load(), b.hits.Load()
+			t.Logf("upstream a: %d requests, b: %d", ha, hb)
+			if ha == 0 || hb == 0 || ha+hb != 20 {
+				t.Errorf("upstream a got %d requests, b %d: want both, 20 in all", ha, hb)
+			}
+			if p.Name == Nginx {
+				if live := liveInGroup(pgid); len(live) != 1+o.Workers {
+					t.Errorf("nginx processes %v, want a master and %d workers", live, o.Workers)
+				}
+			}
+		})
+	}
+}
+
+// waitPort waits until addr accepts connections, the process exits, or the
+// timeout passes.
+func waitPort(t *testing.T, addr string, exited <-chan struct{}, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-exited:
+			t.Fatalf("exited before listening on %s", addr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listening on %s after %v: %v", addr, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
