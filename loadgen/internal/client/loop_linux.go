@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -441,7 +442,7 @@ func (l *loop) connect(c *evConn) error {
 func (l *loop) write(c *evConn, now time.Time) {
 	c.state = csWriting
 	for c.wrote < len(c.req) {
-		n, err := unix.Write(c.fd, c.req[c.wrote:])
+		n, err := rawWrite(c.fd, c.req[c.wrote:])
 		if n > 0 {
 			c.wrote += n
 			continue
@@ -527,7 +528,7 @@ func (l *loop) read(c *evConn, now time.Time, hup bool) {
 			c.r = 0
 		}
 		space := len(c.buf) - c.w
-		n, err := unix.Read(c.fd, c.buf[c.w:])
+		n, err := rawRead(c.fd, c.buf[c.w:])
 		switch {
 		case n > 0:
 			c.w += n
@@ -595,4 +596,24 @@ func (c *evConn) closeFD() {
 		c.fd = -1
 	}
 	c.r, c.w = 0, 0
+}
+
+// rawRead and rawWrite are read(2) and write(2) on a non-blocking socket
+// without Go's system-call bookkeeping (entersyscall/exitsyscall, a few
+// hundred ns per call): they never block, and the loop owns its thread's P
+// anyway. b is never empty.
+func rawRead(fd int, b []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
+func rawWrite(fd int, b []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
 }
