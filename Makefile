@@ -6,7 +6,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build test vet bench bench-go bench-hop bench-pair fuzz clean
+.PHONY: all build test vet bench bench-go bench-hop bench-pair bench-load fuzz clean
 
 all: build
 
@@ -45,6 +45,10 @@ bench-hop: build
 
 bench-pair: build
 	scripts/pairbench.sh
+
+# meshload beside wrk (closed loop, generator CPU per request).
+bench-load: build
+	scripts/loadbench.sh
 
 # Run each fuzz target for FUZZTIME (default 30s); new corpus entries land in testdata/.
 FUZZTIME ?= 30s
