@@ -3,6 +3,7 @@ package engine
 import (
 	"crypto/tls"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/meshbench/meshbench/proxy/internal/balance"
@@ -37,6 +38,11 @@ type downConn struct {
 	state    downState
 	closed   bool
 	inRead   bool // onTraffic is on the stack: nested callers must not re-enter it
+	// origDst is where the app meant to connect before iptables redirected
+	// the connection to the outbound listener (see origdst.go); zero when
+	// not redirected. Kept as an address, not a *route.Service, so every
+	// request resolves it against the table current at that request.
+	origDst netip.AddrPort
 
 	req  http1.Request
 	view reqView
@@ -215,7 +221,14 @@ func (d *downConn) dispatch(head []byte) {
 	if d.inbound {
 		d.backend = t.Inbound()
 	} else {
-		svc := t.Lookup(r.Host.Bytes(head))
+		// A redirected connection goes to the Service the app dialled
+		// (its cluster IP and port); otherwise the Host header names it.
+		var svc *route.Service
+		if d.origDst.IsValid() {
+			svc = t.LookupAddrPort(d.origDst)
+		} else {
+			svc = t.Lookup(r.Host.Bytes(head))
+		}
 		if svc == nil {
 			d.localReply(404, "unknown_host")
 			return

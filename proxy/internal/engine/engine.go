@@ -313,6 +313,10 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 			d.clientIP = ap.Unmap().AppendTo(nil)
 		}
 	}
+	if !d.inbound {
+		// Once per connection: one getsockopt, never per request.
+		d.origDst, _ = originalDst(c)
+	}
 	d.lastActive = monotime()
 	d.bodyDone = true
 	l.downs.push(d)

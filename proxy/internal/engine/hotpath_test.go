@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ spec:
 apiVersion: v1
 kind: Service
 metadata: {name: reviews}
-spec: {ports: [{name: http, port: 80}]}
+spec: {clusterIP: 10.96.0.20, ports: [{name: http, port: 80}]}
 ---
 apiVersion: v1
 kind: Service
@@ -87,6 +88,9 @@ type hotPath struct {
 	head  []byte
 	ip    []byte
 	reg   *metrics.Registry
+	// origDst, when valid, selects the Service as for an iptables-redirected
+	// connection instead of by the Host header.
+	origDst netip.AddrPort
 }
 
 func newHotPath(t testing.TB) *hotPath {
@@ -109,7 +113,12 @@ func (h *hotPath) step(t testing.TB, now time.Time) *balance.Endpoint {
 	if err != nil || n != len(hotPathRequest) {
 		t.Fatalf("parse: %d %v", n, err)
 	}
-	svc := h.table.Lookup(h.req.Host.Bytes(hotPathRequest))
+	var svc *route.Service
+	if h.origDst.IsValid() {
+		svc = h.table.LookupAddrPort(h.origDst)
+	} else {
+		svc = h.table.Lookup(h.req.Host.Bytes(hotPathRequest))
+	}
 	if svc == nil {
 		t.Fatal("no service")
 	}
@@ -143,6 +152,23 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("parse + route + split + balance + head rewrite + metrics: %v allocs per request, want 0", allocs)
+	}
+}
+
+// The transparent-capture path: the Service comes from the connection's
+// original destination (cluster IP and port), looked up per request.
+func TestHotPathOriginalDstDoesNotAllocate(t *testing.T) {
+	h := newHotPath(t)
+	h.origDst = netip.MustParseAddrPort("10.96.0.20:80")
+	series := h.reg.Requests("outbound", "default/reviews/3", "default/reviews-v1:80")
+	now := time.Now()
+	h.step(t, now)
+	allocs := testing.AllocsPerRun(1000, func() {
+		h.step(t, now)
+		series.Observe(200, 420*time.Microsecond)
+	})
+	if allocs != 0 {
+		t.Fatalf("original-destination lookup + route + split + balance + head rewrite + metrics: %v allocs per request, want 0", allocs)
 	}
 }
 

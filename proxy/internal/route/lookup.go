@@ -78,6 +78,16 @@ func (t *Table) LookupAddr(ip net.IP, port int) *Service {
 	return t.addrs[addr.Unmap()].port(port)
 }
 
+// LookupAddrPort is LookupAddr for a netip.AddrPort, the form the engine
+// keeps the original destination of a redirected connection in. It does not
+// allocate.
+func (t *Table) LookupAddrPort(ap netip.AddrPort) *Service {
+	if !ap.IsValid() || ap.Port() == 0 {
+		return nil
+	}
+	return t.addrs[ap.Addr().Unmap()].port(int(ap.Port()))
+}
+
 // splitHost splits a Host header value into host and port (-1 if absent).
 // An IPv6 literal keeps its brackets. It rejects empty hosts, bad ports and
 // unbracketed IPv6.

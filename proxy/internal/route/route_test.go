@@ -471,6 +471,29 @@ func TestLookup(t *testing.T) {
 	if tbl.LookupAddr(net.IP{1, 2, 3}, 80) != nil || tbl.LookupAddr(net.ParseIP("10.96.0.1"), 0) != nil {
 		t.Error("LookupAddr accepted a bad IP or port")
 	}
+	for _, tc := range []struct {
+		ap   netip.AddrPort
+		want *Service
+	}{
+		{netip.MustParseAddrPort("10.96.0.1:80"), web80},
+		{netip.MustParseAddrPort("10.96.0.1:9090"), web9090},
+		{netip.MustParseAddrPort("[::ffff:10.96.0.1]:80"), web80},
+		{netip.MustParseAddrPort("[fd00::1]:80"), otherWeb},
+		{netip.MustParseAddrPort("10.96.0.1:81"), nil},
+		{netip.MustParseAddrPort("10.96.0.9:80"), nil},
+		{netip.MustParseAddrPort("10.96.0.1:0"), nil},
+		{netip.AddrPort{}, nil},
+	} {
+		if got := tbl.LookupAddrPort(tc.ap); got != tc.want {
+			t.Errorf("LookupAddrPort(%v) = %v, want %v", tc.ap, key(got), key(tc.want))
+		}
+	}
+	for _, s := range []string{"10.96.0.1:9090", "[fd00::1]:80", "[::ffff:10.96.0.1]:80"} {
+		ap := netip.MustParseAddrPort(s)
+		if allocs := testing.AllocsPerRun(100, func() { tbl.LookupAddrPort(ap) }); allocs != 0 {
+			t.Errorf("LookupAddrPort(%s) allocates %v times", s, allocs)
+		}
+	}
 
 	// IP-literal and name lookups do not allocate.
 	for _, h := range []string{"[fd00::1]:80", "10.96.0.1:9090", "Web.Default.Svc.Cluster.Local."} {
