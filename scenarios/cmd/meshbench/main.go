@@ -4,6 +4,11 @@
 //
 //	meshbench echo -listen 127.0.0.1:8080 [-name NAME] [-delay D] [-size N]
 //	meshbench certs -out DIR -identities ns/sa[,ns/sa...] [-trust-domain TD] [-validity D] [-new-ca]
+//	meshbench run [-o DIR] [-bin DIR] [-keep] scenarios/X.yaml...
+//	meshbench list [DIR]
+//	meshbench validate FILE...
+//	meshbench report [-results DIR] [-md FILE] [-html FILE] [-published FILE] [RESULT.json...]
+//	meshbench gate -baseline FILE -current FILE [-baseline-bench F] [-current-bench F]
 //	meshbench -version
 //
 // Exit status: 0 on success, 1 on runtime errors, 2 on usage errors.
@@ -38,6 +43,11 @@ type command struct {
 var commands = []command{
 	{"echo", "run the upstream echo server that benchmarks put behind the proxy", runEcho},
 	{"certs", "write a CA and SPIFFE certificates for the proxy's mutual TLS", runCerts},
+	{"run", "run scenarios on loopback and write result files", runRun},
+	{"list", "list the scenarios in a directory", runList},
+	{"validate", "check scenario files", runValidate},
+	{"report", "regenerate BENCHMARKS.md and the HTML report from result files", runReport},
+	{"gate", "compare a run with a baseline; exit 1 on a regression", runGate},
 }
 
 func main() {

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/meshbench/meshbench/results/gate"
+	"github.com/meshbench/meshbench/results/published"
+	"github.com/meshbench/meshbench/results/report"
+	"github.com/meshbench/meshbench/results/schema"
+	"github.com/meshbench/meshbench/scenarios/internal/runner"
+	"github.com/meshbench/meshbench/scenarios/internal/scenario"
+)
+
+// defaultBinDir is where meshproxy and meshload are looked for: next to
+// this executable (make build puts all three in bin/).
+func defaultBinDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "bin"
+	}
+	return filepath.Dir(exe)
+}
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("meshbench run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("o", "results", "write result files to `dir`")
+	binDir := fs.String("bin", defaultBinDir(), "`dir` holding meshproxy and meshload")
+	keep := fs.Bool("keep", false, "keep the scratch directory (configs, process logs, raw meshload output)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: meshbench run [-o DIR] [-bin DIR] [-keep] scenarios/X.yaml...\n\n"+
+			"Runs each scenario on loopback and writes one result file per scenario to DIR.\n"+
+			"Exit status 1 when a step failed (its result file says why).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() == 0 {
+		return usageError(fs, stderr, "no scenario file given")
+	}
+	var scs []*scenario.Scenario
+	for _, f := range fs.Args() {
+		sc, err := scenario.Load(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "meshbench run: %v\n", err)
+			return 2
+		}
+		scs = append(scs, sc)
+	}
+	bin := runner.Binaries{
+		Meshproxy: filepath.Join(*binDir, "meshproxy"),
+		Meshload:  filepath.Join(*binDir, "meshload"),
+		Meshbench: filepath.Join(*binDir, "meshbench"),
+	}
+	for _, p := range []string{bin.Meshproxy, bin.Meshload, bin.Meshbench} {
+		if _, err := os.Stat(p); err != nil {
+			fmt.Fprintf(stderr, "meshbench run: %v (run make build, or point -bin at the binaries)\n", err)
+			return 2
+		}
+	}
+	code := 0
+	for _, sc := range scs {
+		fmt.Fprintf(stdout, "== %s (%s): %s\n", sc.Name, sc.File, sc.Description)
+		res, path, err := runner.Run(ctx, sc, runner.Options{Bin: bin, OutDir: *out, Log: stdout, KeepWork: *keep})
+		if err != nil {
+			fmt.Fprintf(stderr, "meshbench run: %s: %v\n", sc.File, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "result: %s\n", path)
+		for _, w := range res.Warnings {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
+		for _, s := range res.Steps {
+			if s.Status == "failed" || (s.Split != nil && !s.Split.OK) {
+				code = 1
+			}
+		}
+		if ctx.Err() != nil {
+			return 130
+		}
+	}
+	return code
+}
+
+func runList(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("meshbench list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: meshbench list [DIR]\n\nLists the scenarios in DIR (default scenarios).\n")
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	dir := "scenarios"
+	if fs.NArg() > 1 {
+		return usageError(fs, stderr, "at most one directory")
+	}
+	if fs.NArg() == 1 {
+		dir = fs.Arg(0)
+	}
+	entries, err := scenario.List(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "meshbench list: %v\n", err)
+		return 1
+	}
+	code := 0
+	for _, e := range entries {
+		if e.Err != nil {
+			fmt.Fprintf(stdout, "%-32s INVALID: %v\n", e.Path, e.Err)
+			code = 1
+			continue
+		}
+		sc := e.Scenario
+		var names []string
+		for _, t := range sc.Targets {
+			names = append(names, t.Name)
+		}
+		fmt.Fprintf(stdout, "%-32s %-10s %s\n%34s targets: %s; rates %v; %d × %v\n", e.Path, sc.Name, sc.Description,
+			"", strings.Join(names, ", "), sc.Load.Rates, sc.Load.Repetitions, sc.Load.Duration)
+	}
+	return code
+}
+
+func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("meshbench validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: meshbench validate FILE...\n\nChecks scenario files; exit 1 names the first problem in each bad file.\n")
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() == 0 {
+		return usageError(fs, stderr, "no scenario file given")
+	}
+	code := 0
+	for _, f := range fs.Args() {
+		if _, err := scenario.Load(f); err != nil {
+			fmt.Fprintf(stderr, "%v\n", err)
+			code = 1
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", f)
+	}
+	return code
+}
+
+func runReport(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("meshbench report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("results", "results", "`dir` of result files (the newest run of each scenario is reported)")
+	md := fs.String("md", "BENCHMARKS.md", "markdown `file` whose generated section is replaced (\"\" to skip)")
+	html := fs.String("html", "results/report.html", "self-contained HTML report `file` (\"\" to skip)")
+	pub := fs.String("published", "results/published.yaml", "published reference figures `file` (\"\" for none)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: meshbench report [flags] [RESULT.json...]\n\n"+
+			"Regenerates BENCHMARKS.md's generated section and the HTML report from result files\n"+
+			"(the given files, or the newest run of each scenario in -results).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	var runs []*schema.Run
+	var err error
+	if fs.NArg() > 0 {
+		for _, f := range fs.Args() {
+			r, err := schema.ReadFile(f)
+			if err != nil {
+				fmt.Fprintf(stderr, "meshbench report: %v\n", err)
+				return 1
+			}
+			runs = append(runs, r)
+		}
+	} else if runs, err = report.LoadDir(*dir); err != nil {
+		fmt.Fprintf(stderr, "meshbench report: %v\n", err)
+		return 1
+	}
+	var figures *published.Figures
+	if *pub != "" {
+		if figures, err = published.Load(*pub); err != nil {
+			fmt.Fprintf(stderr, "meshbench report: %v\n", err)
+			return 1
+		}
+	}
+	if *md != "" {
+		var gen strings.Builder
+		if err := report.Markdown(&gen, runs, figures); err != nil {
+			fmt.Fprintf(stderr, "meshbench report: %v\n", err)
+			return 1
+		}
+		doc, err := os.ReadFile(*md)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stderr, "meshbench report: %v\n", err)
+			return 1
+		}
+		out, err := report.ReplaceSection(doc, []byte(gen.String()))
+		if err != nil {
+			fmt.Fprintf(stderr, "meshbench report: %s: %v\n", *md, err)
+			return 1
+		}
+		if err := writeAtomic(*md, out); err != nil {
+			fmt.Fprintf(stderr, "meshbench report: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "wrote %s (%d runs)\n", *md, len(runs))
+	}
+	if *html != "" {
+		var b strings.Builder
+		if err := report.HTML(&b, runs, figures); err != nil {
+			fmt.Fprintf(stderr, "meshbench report: %v\n", err)
+			return 1
+		}
+		if err := writeAtomic(*html, []byte(b.String())); err != nil {
+			fmt.Fprintf(stderr, "meshbench report: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", *html)
+	}
+	return 0
+}
+
+func writeAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func runGate(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("meshbench gate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base := fs.String("baseline", "", "baseline result `file` (required)")
+	cur := fs.String("current", "", "current result `file` (required)")
+	benchBase := fs.String("baseline-bench", "", "`go test -bench -benchmem` output to attach to the baseline (overrides its go_benchmarks)")
+	benchCur := fs.String("current-bench", "", "`go test -bench -benchmem` output to attach to the current run")
+	th := gate.DefaultThresholds()
+	fs.Float64Var(&th.AddedP50, "added-p50", th.AddedP50, "allowed relative growth of added p50 over direct")
+	fs.Float64Var(&th.AddedP99, "added-p99", th.AddedP99, "allowed relative growth of added p99 over direct")
+	fs.Float64Var(&th.RSS, "rss", th.RSS, "allowed relative growth of proxy RSS")
+	fs.Float64Var(&th.CPUPerRequest, "cpu", th.CPUPerRequest, "allowed relative growth of proxy CPU per request (relative to the load generator's)")
+	fs.Float64Var(&th.AllocsPerOp, "allocs", th.AllocsPerOp, "allowed relative growth of allocs/op (plus 0.5)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: meshbench gate -baseline FILE -current FILE [flags]\n\n"+
+			"Exit 1 when the current run regressed beyond the thresholds (limits widen by the runs' own spread).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *base == "" || *cur == "" || fs.NArg() > 0 {
+		return usageError(fs, stderr, "-baseline and -current are required, and nothing else")
+	}
+	for _, v := range []float64{th.AddedP50, th.AddedP99, th.RSS, th.CPUPerRequest, th.AllocsPerOp} {
+		if v < 0 {
+			return usageError(fs, stderr, "thresholds must be >= 0")
+		}
+	}
+	load := func(path, bench string) (*schema.Run, error) {
+		r, err := schema.ReadFile(path)
+		if err != nil || bench == "" {
+			return r, err
+		}
+		f, err := os.Open(bench)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		gb, err := gate.ParseGoBench(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", bench, err)
+		}
+		r.GoBenchmarks = gb
+		return r, nil
+	}
+	b, err := load(*base, *benchBase)
+	if err != nil {
+		fmt.Fprintf(stderr, "meshbench gate: %v\n", err)
+		return 2
+	}
+	c, err := load(*cur, *benchCur)
+	if err != nil {
+		fmt.Fprintf(stderr, "meshbench gate: %v\n", err)
+		return 2
+	}
+	rep := gate.Compare(b, c, th)
+	if err := rep.WriteTable(stdout); err != nil {
+		return 1
+	}
+	if !rep.Pass {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,198 @@
+// Package runner executes a scenario on loopback: it starts the echo
+// backends and every target (meshproxy topologies and peer proxies) on ports
+// it picks, drives meshload at each rate step with the targets in
+// alternating order, samples each proxy's memory and CPU from /proc, and
+// writes one result file (results/schema) — also when a step or the whole
+// run fails. Every process it starts is stopped on every exit path.
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/meshbench/meshbench/results/schema"
+	"github.com/meshbench/meshbench/scenarios/internal/scenario"
+)
+
+// Binaries are the programs the runner starts.
+type Binaries struct {
+	Meshproxy, Meshload, Meshbench string
+}
+
+// Options configure a run.
+type Options struct {
+	Bin    Binaries
+	OutDir string    // result files go here (created)
+	Log    io.Writer // one progress line per step; nil: none
+	// KeepWork keeps the scratch directory (configs, logs, raw meshload
+	// output) and says where it is.
+	KeepWork bool
+}
+
+type run struct {
+	sc   *scenario.Scenario
+	bin  Binaries
+	sup  *supervisor
+	tp   *topology
+	work string
+	log  io.Writer
+}
+
+// Run executes sc and writes its result file; it returns the result and
+// the file's path. The error is non-nil only when no result could be
+// written at all; a run that failed part-way writes a result that says why
+// (Run.Warnings, failed steps) and returns it with a nil error.
+func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*schema.Run, string, error) {
+	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+		return nil, "", err
+	}
+	work, err := os.MkdirTemp("", "meshbench-"+sc.Name+"-")
+	if err != nil {
+		return nil, "", err
+	}
+	logw := opts.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	r := &run{sc: sc, bin: opts.Bin, sup: &supervisor{dir: work}, work: work, log: logw}
+	defer func() {
+		r.sup.stopAll(3 * time.Second)
+		if opts.KeepWork {
+			fmt.Fprintf(logw, "work directory kept: %s\n", work)
+		} else {
+			os.RemoveAll(work)
+		}
+	}()
+
+	started := time.Now().UTC()
+	res := &schema.Run{
+		Schema:      schema.Version,
+		ID:          started.Format("20060102T150405Z") + "-" + sc.Name,
+		Started:     started,
+		Mode:        "loopback",
+		Environment: environment(ctx, opts.Bin),
+		Scenario:    schema.Scenario{Name: sc.Name, File: sc.File, Description: sc.Description},
+		Steps:       []schema.Step{},
+		Warnings:    []string{},
+	}
+	if spec, err := sc.JSON(); err == nil {
+		res.Scenario.Spec = json.RawMessage(spec)
+	}
+	r.execute(ctx, res)
+	res.Finished = time.Now().UTC()
+	addLatencyOverDirect(res.Steps)
+	res.Summaries = summarize(res.Steps)
+	res.SMP = smp(res.Steps, res.Summaries)
+	if res.Summaries == nil {
+		res.Summaries = []schema.Summary{}
+	}
+	if res.SMP == nil {
+		res.SMP = []schema.SMPResult{}
+	}
+	path := filepath.Join(opts.OutDir, res.ID+".json")
+	if err := schema.WriteFile(path, res); err != nil {
+		return res, "", err
+	}
+	return res, path, nil
+}
+
+// execute starts the topology and runs every step, recording failures in
+// res instead of returning them.
+func (r *run) execute(ctx context.Context, res *schema.Run) {
+	r.tp = &topology{sc: r.sc, bin: r.bin, sup: r.sup, work: r.work, versions: res.Environment.Versions}
+	if err := r.tp.startBackends(ctx); err != nil {
+		res.Warnings = append(res.Warnings, "backends did not start: "+err.Error())
+		r.failAll(res, "backends did not start: "+err.Error())
+		return
+	}
+	targets := make([]*target, len(r.sc.Targets))
+	for i, spec := range r.sc.Targets {
+		targets[i] = r.tp.start(ctx, spec)
+		switch t := targets[i]; {
+		case t.skipped != "":
+			res.Warnings = append(res.Warnings, fmt.Sprintf("target %s skipped: %s", t.spec.Name, t.skipped))
+			fmt.Fprintf(r.log, "%s: skipped (%s)\n", t.spec.Name, t.skipped)
+		case t.failed != "":
+			res.Warnings = append(res.Warnings, fmt.Sprintf("target %s did not start: %s", t.spec.Name, t.failed))
+			fmt.Fprintf(r.log, "%s: did not start: %s\n", t.spec.Name, t.failed)
+		}
+	}
+	l := r.sc.Load
+	total := len(l.Rates) * l.Repetitions * len(targets)
+	seq := 0
+	for _, rate := range l.Rates {
+		for rep := 1; rep <= l.Repetitions; rep++ {
+			for _, t := range targets {
+				seq++
+				if ctx.Err() != nil {
+					res.Warnings = appendOnce(res.Warnings, "run interrupted: later steps were not measured")
+					return
+				}
+				st := r.runStep(ctx, t, rate, rep, seq)
+				res.Steps = append(res.Steps, st)
+				fmt.Fprintf(r.log, "[%d/%d] %s\n", seq, total, stepLine(&st))
+			}
+		}
+	}
+	var disturbed int
+	for _, s := range res.Steps {
+		if s.Busy.Disturbed {
+			disturbed++
+		}
+	}
+	if disturbed > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d of %d steps ran while other processes used more than %.0f %% of the CPUs (flagged disturbed)", disturbed, len(res.Steps), disturbedAbove))
+	}
+}
+
+func appendOnce(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// failAll records every step as failed when nothing could start.
+func (r *run) failAll(res *schema.Run, why string) {
+	for _, rate := range r.sc.Load.Rates {
+		for rep := 1; rep <= r.sc.Load.Repetitions; rep++ {
+			for _, spec := range r.sc.Targets {
+				t := &target{spec: spec, topology: spec.Topology, tls: spec.TLS}
+				st := t.stepBase(rate, rep, r.sc.Protocol)
+				st.Status, st.Error = "failed", why
+				res.Steps = append(res.Steps, st)
+			}
+		}
+	}
+}
+
+// stepLine is the progress line of a finished step.
+func stepLine(s *schema.Step) string {
+	head := fmt.Sprintf("%-24s %7.0f req/s  rep %d  ", s.Target, s.Rate, s.Repetition)
+	switch {
+	case s.Status == "skipped":
+		return head + "skipped: " + s.Error
+	case s.Status != "ok":
+		return head + "FAILED: " + s.Error
+	}
+	l := s.Load
+	line := head + fmt.Sprintf("achieved %8.1f  p50 %7.3f ms  p99 %7.3f ms  errors %d",
+		l.AchievedRate, l.LatencyUS.P50/1000, l.LatencyUS.P99/1000, l.Errors)
+	if s.CPUPerRequestUS != nil {
+		line += fmt.Sprintf("  cpu %.1f µs/req  rss %.1f MiB", *s.CPUPerRequestUS, *s.RSSMiB)
+	}
+	if s.Busy.Disturbed {
+		line += fmt.Sprintf("  DISTURBED (others %.0f %%)", s.Busy.OtherCPUPercent)
+	}
+	if s.Split != nil {
+		line += fmt.Sprintf("  split %v ok=%v", s.Split.Observed, s.Split.OK)
+	}
+	return line
+}

@@ -1,0 +1,267 @@
+package runner
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshbench/meshbench/results/schema"
+	"github.com/meshbench/meshbench/scenarios/internal/procstat"
+)
+
+// disturbedAbove is the share of all CPUs (percent) that processes outside
+// the run may use during a step before the step is flagged as disturbed.
+const disturbedAbove = 10.0
+
+// sampleEvery is the /proc sampling period (10 Hz).
+const sampleEvery = 100 * time.Millisecond
+
+// loadJSON is the part of meshload's -json output the runner reads (the
+// schema is documented in README's meshload section).
+type loadJSON struct {
+	TargetRate    float64           `json:"target_rate"`
+	AchievedRate  float64           `json:"achieved_rate"`
+	Connections   int               `json:"connections"`
+	Requests      uint64            `json:"requests"`
+	Errors        uint64            `json:"errors"`
+	ErrorsByKind  map[string]uint64 `json:"errors_by_kind"`
+	StatusCodes   map[string]uint64 `json:"status_codes"`
+	LatencyUS     schema.Latency    `json:"latency_us"`
+	SchedLagUS    schema.Latency    `json:"sched_lag_us"`
+	GeneratorCPUS float64           `json:"generator_cpu_s"`
+	Warnings      []string          `json:"warnings"`
+}
+
+// runStep measures target t at one rate in one repetition.
+func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int) schema.Step {
+	st := t.stepBase(rate, rep, r.sc.Protocol)
+	st.Started = time.Now().UTC()
+	fail := func(format string, a ...any) schema.Step {
+		st.Status, st.Error = "failed", fmt.Sprintf(format, a...)
+		return st
+	}
+	switch {
+	case t.skipped != "":
+		st.Status, st.Error = "skipped", t.skipped
+		return st
+	case t.failed != "":
+		return fail("%s", t.failed)
+	}
+	for _, p := range t.proxies {
+		if done, err := p.exited(); done {
+			return fail("%s exited (%v); its log ends:\n%s", p.name, err, tail(p.log, 10))
+		}
+	}
+	before, err := r.splitCounts(t)
+	if err != nil {
+		return fail("split counts: %v", err)
+	}
+
+	l := r.sc.Load
+	base := filepath.Join(r.work, fmt.Sprintf("step-%03d-%s", seq, t.spec.Name))
+	argv := []string{r.bin.Meshload, "-quiet",
+		"-rate", strconv.FormatFloat(rate, 'f', -1, 64),
+		"-c", strconv.Itoa(l.Connections), "-d", l.Duration.String(), "-warmup", l.Warmup.String(),
+		"-timeout", l.Timeout.String(), "-H", "Host: " + t.host,
+		"-json", base + ".json", "-hgrm", base + ".hgrm"}
+	if l.RequestBody > 0 {
+		argv = append(argv, "-method", "POST", "-body-size", strconv.Itoa(l.RequestBody))
+	}
+	argv = append(argv, t.url)
+	ml, err := r.sup.start(filepath.Base(base)+"-meshload", argv, nil)
+	if err != nil {
+		return fail("%v", err)
+	}
+	// Sample the proxies over the measured part only: from the end of the
+	// warm-up to meshload's exit.
+	select {
+	case <-ctx.Done():
+		return fail("interrupted")
+	case <-ml.done:
+	case <-time.After(l.Warmup):
+	}
+	sampler, err := procstat.Start(t.groups(), r.sup.pids(), sampleEvery)
+	if err != nil {
+		return fail("sampling /proc: %v", err)
+	}
+	select {
+	case <-ctx.Done():
+		sampler.Stop()
+		return fail("interrupted")
+	case <-ml.done:
+	}
+	sample := sampler.Stop()
+	st.DurationS = time.Since(st.Started).Seconds()
+	if ml.err != nil {
+		return fail("meshload: %v; its output ends:\n%s", ml.err, tail(ml.log, 10))
+	}
+	var lj loadJSON
+	if err := readJSON(base+".json", &lj); err != nil {
+		return fail("meshload result: %v", err)
+	}
+	spectrum, err := readSpectrum(base + ".hgrm")
+	if err != nil {
+		return fail("meshload percentile distribution: %v", err)
+	}
+	st.Load = &schema.Load{
+		TargetRate: lj.TargetRate, AchievedRate: lj.AchievedRate, Connections: lj.Connections,
+		Requests: lj.Requests, Errors: lj.Errors, ErrorsByKind: orEmpty(lj.ErrorsByKind),
+		StatusCodes: orEmpty(lj.StatusCodes), LatencyUS: lj.LatencyUS, Spectrum: spectrum,
+		SchedLagP99US: lj.SchedLagUS.P99, GeneratorCPUS: lj.GeneratorCPUS,
+		Warnings: append([]string{}, lj.Warnings...),
+	}
+	handled := float64(lj.Requests + lj.Errors)
+	var cpu, rss float64
+	for i, g := range sample.Groups {
+		st.Proxies = append(st.Proxies, schema.Proxy{
+			Name: t.names[i], PIDs: g.PIDs, Samples: g.Samples, RSSMiB: g.RSSPeakMiB,
+			RSSAvgMiB: g.RSSAvgMiB, HWMMiB: g.HWMMiB, CPUS: g.CPUSeconds,
+		})
+		cpu += g.CPUSeconds
+		rss += g.RSSPeakMiB
+	}
+	if len(sample.Groups) > 0 && handled > 0 {
+		perReq := cpu * 1e6 / handled
+		st.CPUPerRequestUS, st.RSSMiB = &perReq, &rss
+	}
+	st.Busy = schema.Busy{OtherCPUPercent: round(sample.Busy.OtherCPUPercent, 1)}
+	st.Busy.Disturbed = st.Busy.OtherCPUPercent > disturbedAbove
+	if len(t.spec.Split) > 0 {
+		after, err := r.splitCounts(t)
+		if err != nil {
+			return fail("split counts: %v", err)
+		}
+		st.Split = checkSplit(t.spec.Split, t.spec.Tolerance, before, after)
+	}
+	if lj.Requests == 0 {
+		st.Status, st.Error = "failed", fmt.Sprintf("no responses (%d errors: %v)", lj.Errors, lj.ErrorsByKind)
+		return st
+	}
+	st.Status = "ok"
+	return st
+}
+
+func orEmpty(m map[string]uint64) map[string]uint64 {
+	if m == nil {
+		return map[string]uint64{}
+	}
+	return m
+}
+
+func round(v float64, digits int) float64 {
+	p := math.Pow10(digits)
+	return math.Round(v*p) / p
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// readSpectrum reads meshload's -hgrm file (HdrHistogram's percentile
+// distribution: value in ms, percentile 0..1, count, 1/(1-p)) and keeps at
+// most about 100 points, always the first and the last.
+func readSpectrum(path string) ([]schema.Percentile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var all []schema.Percentile
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) != 4 {
+			continue
+		}
+		v, err1 := strconv.ParseFloat(fields[0], 64)
+		p, err2 := strconv.ParseFloat(fields[1], 64)
+		if err1 != nil || err2 != nil {
+			continue // the header line
+		}
+		all = append(all, schema.Percentile{Percentile: round(p*100, 6), US: round(v*1000, 3)})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(all) == 0 {
+		return []schema.Percentile{}, nil
+	}
+	step := (len(all) + 99) / 100
+	var out []schema.Percentile
+	for i := 0; i < len(all); i += step {
+		out = append(out, all[i])
+	}
+	if last := all[len(all)-1]; out[len(out)-1] != last {
+		out = append(out, last)
+	}
+	return out, nil
+}
+
+// splitCounts reads every echo replica's request counter, summed by
+// backend, for the backends a split target checks.
+func (r *run) splitCounts(t *target) (map[string]uint64, error) {
+	if len(t.spec.Split) == 0 {
+		return nil, nil
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	counts := map[string]uint64{}
+	for backend := range t.spec.Split {
+		for _, e := range r.tp.echoes[backend] {
+			resp, err := client.Get("http://" + e.addr + "/stats")
+			if err != nil {
+				return nil, err
+			}
+			var s struct {
+				Requests uint64 `json:"requests"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&s)
+			resp.Body.Close()
+			if err != nil {
+				return nil, fmt.Errorf("%s/stats: %w", e.addr, err)
+			}
+			counts[backend] += s.Requests
+		}
+	}
+	return counts, nil
+}
+
+// checkSplit compares the shares each backend served during the step with
+// the expected ones.
+func checkSplit(expected map[string]float64, tol float64, before, after map[string]uint64) *schema.Split {
+	if tol == 0 {
+		tol = 0.02
+	}
+	sp := &schema.Split{Expected: expected, Counts: map[string]uint64{}, Observed: map[string]float64{}, OK: true}
+	var total uint64
+	for b := range expected {
+		n := after[b] - before[b]
+		sp.Counts[b] = n
+		total += n
+	}
+	if total == 0 {
+		sp.OK, sp.Note = false, "no backend counted a request"
+		return sp
+	}
+	for b, want := range expected {
+		got := float64(sp.Counts[b]) / float64(total)
+		sp.Observed[b] = round(got, 4)
+		if math.Abs(got-want) > tol {
+			sp.OK = false
+			sp.Note += fmt.Sprintf("%s served %.2f %%, expected %.2f %% ± %.2f; ", b, 100*got, 100*want, 100*tol)
+		}
+	}
+	sp.Note = strings.TrimSuffix(sp.Note, "; ")
+	return sp
+}

@@ -1,0 +1,392 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/meshbench/meshbench/results/schema"
+	"github.com/meshbench/meshbench/scenarios/internal/peers"
+	"github.com/meshbench/meshbench/scenarios/internal/procstat"
+	"github.com/meshbench/meshbench/scenarios/internal/scenario"
+)
+
+const (
+	namespace   = "default"
+	trustDomain = "cluster.local"
+	readyWithin = 15 * time.Second
+)
+
+// echoServer is one replica of a backend.
+type echoServer struct {
+	backend string
+	addr    string // 127.0.0.1:port
+	proc    *process
+}
+
+// target is one scenario target, started and ready to be loaded.
+type target struct {
+	spec     scenario.Target
+	topology string
+	tls      string
+	url      string   // what meshload sends to
+	host     string   // Host header
+	proxies  []*process
+	names    []string // proxy names, parallel to proxies ("client-sidecar", ...)
+	skipped  string   // why the target is not measured (a peer not installed)
+	failed   string   // why it could not start
+}
+
+func (t *target) groups() []procstat.Group {
+	g := make([]procstat.Group, len(t.proxies))
+	for i, p := range t.proxies {
+		g[i] = procstat.Group{Name: t.names[i], Root: p.pid()}
+	}
+	return g
+}
+
+// topology starts the backends and every target of a scenario on loopback.
+type topology struct {
+	sc       *scenario.Scenario
+	bin      Binaries
+	sup      *supervisor
+	work     string
+	echoes   map[string][]echoServer // by backend name
+	certs    string                  // dir with ca.crt and identities, made on first mTLS target
+	versions map[string]string
+}
+
+func (tp *topology) startBackends(ctx context.Context) error {
+	tp.echoes = map[string][]echoServer{}
+	for _, b := range tp.sc.Backends {
+		for i := 0; i < b.Replicas; i++ {
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			addr := "127.0.0.1:" + strconv.Itoa(port)
+			name := fmt.Sprintf("%s-%d", b.Name, i+1)
+			argv := []string{tp.bin.Meshbench, "echo", "-listen", addr, "-name", name,
+				"-size", strconv.Itoa(tp.sc.Load.Payload), "-delay", b.Delay.String()}
+			p, err := tp.sup.start("echo-"+name, argv, nil)
+			if err != nil {
+				return err
+			}
+			if err := waitReady(ctx, p, readyWithin, "TCP connect "+addr, tcpCheck(addr)); err != nil {
+				return err
+			}
+			tp.echoes[b.Name] = append(tp.echoes[b.Name], echoServer{backend: b.Name, addr: addr, proc: p})
+		}
+	}
+	return nil
+}
+
+func (tp *topology) backend(name string) scenario.Backend {
+	for _, b := range tp.sc.Backends {
+		if b.Name == name {
+			return b
+		}
+	}
+	return scenario.Backend{}
+}
+
+// start brings up one target; a peer that is not installed or cannot run
+// this way is returned as skipped, any other failure as failed.
+func (tp *topology) start(ctx context.Context, spec scenario.Target) *target {
+	t := &target{spec: spec, topology: spec.Topology, tls: spec.TLS}
+	if t.tls == "" {
+		t.tls = "none"
+	}
+	svc := tp.sc.Load.Service
+	first := tp.echoes[svc][0].addr
+	t.host = svc + ":" + strconv.Itoa(tp.backend(svc).Port)
+	var err error
+	switch spec.Kind {
+	case scenario.KindDirect:
+		t.topology = scenario.TopoDirect
+		t.url = "http://" + first + tp.sc.Load.Path
+	case scenario.KindMeshproxy:
+		err = tp.startMeshproxy(ctx, t)
+	default:
+		t.topology = scenario.TopoOneHop
+		err = tp.startPeer(ctx, t)
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, peers.ErrNotFound), errors.Is(err, peers.ErrUnsupported):
+			t.skipped = err.Error()
+		default:
+			t.failed = err.Error()
+		}
+	}
+	return t
+}
+
+func (tp *topology) startPeer(ctx context.Context, t *target) error {
+	peer, ok := peers.Lookup(t.spec.Kind)
+	if !ok {
+		return fmt.Errorf("target %s: unknown kind %q", t.spec.Name, t.spec.Kind)
+	}
+	path, version, err := peer.Find()
+	if err != nil {
+		return err
+	}
+	tp.versions[peer.Name] = version
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(tp.work, t.spec.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var ups []string
+	for _, e := range tp.echoes[tp.sc.Load.Service] {
+		ups = append(ups, e.addr)
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+	argv, err := peer.Prepare(path, peers.Options{Listen: listen, Upstreams: ups, Workers: runtime.NumCPU(), Dir: dir})
+	if err != nil {
+		return err
+	}
+	p, err := tp.sup.start(t.spec.Name, argv, nil)
+	if err != nil {
+		return err
+	}
+	if err := waitReady(ctx, p, readyWithin, "TCP connect "+listen, tcpCheck(listen)); err != nil {
+		return err
+	}
+	t.proxies, t.names = []*process{p}, []string{peer.Name}
+	t.url = "http://" + listen + tp.sc.Load.Path
+	return nil
+}
+
+// proxyPorts are one meshproxy's listeners.
+type proxyPorts struct{ admin, outbound, inbound int }
+
+func (tp *topology) startMeshproxy(ctx context.Context, t *target) error {
+	if t.topology == "" {
+		t.topology = scenario.TopoClientSidecar
+	}
+	if len(t.spec.Split) > 0 && t.topology != scenario.TopoClientSidecar {
+		return fmt.Errorf("target %s: a split check needs topology client-sidecar", t.spec.Name)
+	}
+	svc := tp.sc.Load.Service
+	app := tp.echoes[svc][0].addr
+	switch t.topology {
+	case scenario.TopoClientSidecar:
+		objs := tp.backendObjects(nil, "")
+		if len(t.spec.Split) > 0 {
+			objs = append(objs, anySlice(tp.sc.Objects)...)
+		}
+		p, ports, err := tp.runProxy(ctx, t.spec.Name+"-client", t.spec, proxyPorts{outbound: 1}, "", "", objs)
+		if err != nil {
+			return err
+		}
+		t.proxies, t.names = []*process{p}, []string{"client-sidecar"}
+		t.url = fmt.Sprintf("http://127.0.0.1:%d%s", ports.outbound, tp.sc.Load.Path)
+	case scenario.TopoServerSidecar:
+		p, ports, err := tp.runProxy(ctx, t.spec.Name+"-server", t.spec, proxyPorts{inbound: 1}, app, "", nil)
+		if err != nil {
+			return err
+		}
+		t.proxies, t.names = []*process{p}, []string{"server-sidecar"}
+		t.url = fmt.Sprintf("http://127.0.0.1:%d%s", ports.inbound, tp.sc.Load.Path)
+	case scenario.TopoSidecarPair:
+		var clientID, serverID string
+		if t.tls == "mtls" {
+			if err := tp.makeCerts(); err != nil {
+				return err
+			}
+			clientID, serverID = "default/client", "default/"+svc
+		}
+		srv, sports, err := tp.runProxy(ctx, t.spec.Name+"-server", t.spec, proxyPorts{inbound: 1}, app, serverID, nil)
+		if err != nil {
+			return err
+		}
+		override := map[string]string{svc: "127.0.0.1:" + strconv.Itoa(sports.inbound)}
+		identity := ""
+		if serverID != "" {
+			identity = "spiffe://" + trustDomain + "/ns/" + namespace + "/sa/" + svc
+		}
+		cli, cports, err := tp.runProxy(ctx, t.spec.Name+"-client", t.spec, proxyPorts{outbound: 1}, "", clientID, tp.backendObjects(override, identity))
+		if err != nil {
+			return err
+		}
+		t.proxies, t.names = []*process{cli, srv}, []string{"client-sidecar", "server-sidecar"}
+		t.url = fmt.Sprintf("http://127.0.0.1:%d%s", cports.outbound, tp.sc.Load.Path)
+	default:
+		return fmt.Errorf("target %s: unknown topology %q", t.spec.Name, t.topology)
+	}
+	return nil
+}
+
+func anySlice(objs []map[string]any) []any {
+	out := make([]any, len(objs))
+	for i, o := range objs {
+		out[i] = o
+	}
+	return out
+}
+
+// makeCerts writes a CA and the identities every mTLS pair uses, once.
+func (tp *topology) makeCerts() error {
+	if tp.certs != "" {
+		return nil
+	}
+	dir := filepath.Join(tp.work, "certs")
+	ids := "default/client"
+	for _, b := range tp.sc.Backends {
+		ids += ",default/" + b.Name
+	}
+	p, err := tp.sup.start("certs", []string{tp.bin.Meshbench, "certs", "-out", dir, "-identities", ids, "-trust-domain", trustDomain}, nil)
+	if err != nil {
+		return err
+	}
+	<-p.done
+	if p.err != nil {
+		return fmt.Errorf("meshbench certs: %v: %s", p.err, tail(p.log, 5))
+	}
+	tp.certs = dir
+	return nil
+}
+
+// backendObjects are a Service and one EndpointSlice per replica for every
+// backend. override replaces a backend's endpoints with one address (the
+// server sidecar of a pair), and identity annotates that Service with the
+// SPIFFE ID its endpoints must present.
+func (tp *topology) backendObjects(override map[string]string, identity string) []any {
+	var objs []any
+	for _, b := range tp.sc.Backends {
+		meta := map[string]any{"name": b.Name, "namespace": namespace}
+		if _, ok := override[b.Name]; ok && identity != "" {
+			meta["annotations"] = map[string]any{"meshbench.dev/identity": identity}
+		}
+		objs = append(objs, map[string]any{
+			"apiVersion": "v1", "kind": "Service", "metadata": meta,
+			"spec": map[string]any{
+				"clusterIP": b.ClusterIP,
+				"ports":     []any{map[string]any{"name": "http", "port": b.Port}},
+			},
+		})
+		addrs := []string{}
+		if a, ok := override[b.Name]; ok {
+			addrs = append(addrs, a)
+		} else {
+			for _, e := range tp.echoes[b.Name] {
+				addrs = append(addrs, e.addr)
+			}
+		}
+		for i, a := range addrs {
+			host, port := splitAddr(a)
+			objs = append(objs, map[string]any{
+				"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+				"metadata": map[string]any{
+					"name": fmt.Sprintf("%s-%d", b.Name, i+1), "namespace": namespace,
+					"labels": map[string]any{"kubernetes.io/service-name": b.Name},
+				},
+				"addressType": "IPv4",
+				"ports":       []any{map[string]any{"name": "http", "port": port}},
+				"endpoints":   []any{map[string]any{"addresses": []any{host}}},
+			})
+		}
+	}
+	return objs
+}
+
+func splitAddr(a string) (string, int) {
+	for i := len(a) - 1; i >= 0; i-- {
+		if a[i] == ':' {
+			p, _ := strconv.Atoi(a[i+1:])
+			return a[:i], p
+		}
+	}
+	return a, 0
+}
+
+// runProxy writes a meshproxy config (the Proxy document, then objs) and
+// starts it. want says which listeners to open (non-zero fields); app is
+// the inbound listener's application; id is "ns/sa" for mTLS.
+func (tp *topology) runProxy(ctx context.Context, name string, spec scenario.Target, want proxyPorts, app, id string, objs []any) (*process, proxyPorts, error) {
+	var ports proxyPorts
+	var err error
+	if ports.admin, err = freePort(); err != nil {
+		return nil, ports, err
+	}
+	proxy := map[string]any{
+		"admin":      map[string]any{"address": "127.0.0.1:" + strconv.Itoa(ports.admin)},
+		"eventLoops": spec.EventLoops,
+	}
+	if want.outbound != 0 {
+		if ports.outbound, err = freePort(); err != nil {
+			return nil, ports, err
+		}
+		proxy["outbound"] = map[string]any{"address": "127.0.0.1:" + strconv.Itoa(ports.outbound)}
+	}
+	if want.inbound != 0 {
+		if ports.inbound, err = freePort(); err != nil {
+			return nil, ports, err
+		}
+		proxy["inbound"] = map[string]any{"address": "127.0.0.1:" + strconv.Itoa(ports.inbound), "app": app}
+	}
+	if id != "" {
+		file := filepath.Join(tp.certs, identityFile(id))
+		proxy["identity"] = map[string]any{"certFile": file + ".crt", "keyFile": file + ".key", "caFile": filepath.Join(tp.certs, "ca.crt")}
+	}
+	docs := append([]any{map[string]any{
+		"apiVersion": "meshbench.dev/v1alpha1", "kind": "Proxy",
+		"metadata": map[string]any{"name": name, "namespace": namespace},
+		"spec":     proxy,
+	}}, objs...)
+	var buf bytes.Buffer
+	for i, d := range docs {
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		b, err := yaml.Marshal(d)
+		if err != nil {
+			return nil, ports, fmt.Errorf("%s config: %w", name, err)
+		}
+		buf.Write(b)
+	}
+	cfg := filepath.Join(tp.work, name+".yaml")
+	if err := os.WriteFile(cfg, buf.Bytes(), 0o644); err != nil {
+		return nil, ports, err
+	}
+	p, err := tp.sup.start(name, []string{tp.bin.Meshproxy, "-config", cfg, "-log-level", "warn"}, nil)
+	if err != nil {
+		return nil, ports, err
+	}
+	ready := fmt.Sprintf("http://127.0.0.1:%d/ready", ports.admin)
+	if err := waitReady(ctx, p, readyWithin, "GET "+ready, httpCheck(ready)); err != nil {
+		return nil, ports, err
+	}
+	return p, ports, nil
+}
+
+// identityFile is the file stem `meshbench certs` writes for "ns/sa".
+func identityFile(id string) string {
+	b := []byte(id)
+	for i, c := range b {
+		if c == '/' {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+// stepBase is the static part of a step of t.
+func (t *target) stepBase(rate float64, rep int, protocol string) schema.Step {
+	return schema.Step{
+		Target: t.spec.Name, Kind: t.spec.Kind, Topology: t.topology, TLS: t.tls,
+		Protocol: protocol, Rate: rate, Repetition: rep, Proxies: []schema.Proxy{},
+	}
+}

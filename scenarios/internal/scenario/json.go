@@ -1,0 +1,98 @@
+package scenario
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// JSON returns the normalised scenario (after defaults) as compact JSON,
+// for a result file's scenario.spec. Durations are Go duration strings
+// ("10s", "500ms"), as in the YAML, not nanoseconds.
+func (s *Scenario) JSON() ([]byte, error) { return json.Marshal(s) }
+
+// loadJSON is LoadSpec with durations as strings.
+type loadJSON struct {
+	Rates       []float64 `json:"rates"`
+	Connections int       `json:"connections"`
+	Duration    string    `json:"duration"`
+	Warmup      string    `json:"warmup"`
+	Repetitions int       `json:"repetitions"`
+	Timeout     string    `json:"timeout"`
+	Payload     int       `json:"payload"`
+	RequestBody int       `json:"requestBody"`
+	Service     string    `json:"service"`
+	Path        string    `json:"path"`
+}
+
+// MarshalJSON writes durations as Go duration strings ("10s").
+func (l LoadSpec) MarshalJSON() ([]byte, error) {
+	return json.Marshal(loadJSON{
+		Rates: l.Rates, Connections: l.Connections,
+		Duration: l.Duration.String(), Warmup: l.Warmup.String(),
+		Repetitions: l.Repetitions, Timeout: l.Timeout.String(),
+		Payload: l.Payload, RequestBody: l.RequestBody,
+		Service: l.Service, Path: l.Path,
+	})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (l *LoadSpec) UnmarshalJSON(data []byte) error {
+	var j loadJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	var durs [3]time.Duration
+	for i, s := range []string{j.Duration, j.Warmup, j.Timeout} {
+		if err := parseJSONDuration(s, &durs[i]); err != nil {
+			return err
+		}
+	}
+	*l = LoadSpec{
+		Rates: j.Rates, Connections: j.Connections,
+		Duration: durs[0], Warmup: durs[1], Repetitions: j.Repetitions, Timeout: durs[2],
+		Payload: j.Payload, RequestBody: j.RequestBody, Service: j.Service, Path: j.Path,
+	}
+	return nil
+}
+
+// backendJSON is Backend with the delay as a string.
+type backendJSON struct {
+	Name      string `json:"name"`
+	Replicas  int    `json:"replicas"`
+	Delay     string `json:"delay"`
+	ClusterIP string `json:"clusterIP"`
+	Port      int    `json:"port"`
+}
+
+// MarshalJSON writes the delay as a Go duration string ("0s").
+func (b Backend) MarshalJSON() ([]byte, error) {
+	return json.Marshal(backendJSON{Name: b.Name, Replicas: b.Replicas, Delay: b.Delay.String(), ClusterIP: b.ClusterIP, Port: b.Port})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (b *Backend) UnmarshalJSON(data []byte) error {
+	var j backendJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	var delay time.Duration
+	if err := parseJSONDuration(j.Delay, &delay); err != nil {
+		return err
+	}
+	*b = Backend{Name: j.Name, Replicas: j.Replicas, Delay: delay, ClusterIP: j.ClusterIP, Port: j.Port}
+	return nil
+}
+
+// parseJSONDuration parses s into d; "" leaves d zero.
+func parseJSONDuration(s string, d *time.Duration) error {
+	if s == "" {
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("scenario: invalid duration %q", s)
+	}
+	*d = v
+	return nil
+}

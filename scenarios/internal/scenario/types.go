@@ -1,0 +1,142 @@
+// Package scenario is the schema of scenarios/*.yaml: what `meshbench run`
+// starts (backends, targets), how it loads them (rates, connections,
+// duration, repetitions) and which Kubernetes objects configure meshproxy.
+//
+// A scenario file is one YAML document, decoded strictly by Parse: unknown
+// fields (anywhere but inside objects), duplicate keys, merge keys and
+// values of the wrong type are errors; durations are Go duration strings
+// ("10s", "500ms", "1m30s"). A field that is absent or null takes its
+// default; a field set to its zero value is validated as written (so
+// "warmup: 0s" means no warm-up, and "connections: 0" is an error). Every
+// error names the file, line and field path (see Error).
+package scenario
+
+import "time"
+
+// Scenario is one file after parsing, defaults and validation.
+type Scenario struct {
+	// File is the path it was read from (not in the YAML).
+	File string `yaml:"-" json:"file"`
+
+	// Name is required: a DNS label (lower-case letters, digits and '-',
+	// starting and ending with a letter or digit, at most 63 characters),
+	// used in result file names.
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description" json:"description"` // one line
+	// Mode is where the topology runs: "loopback" (default, any user) or
+	// "netns" (root: pods as network namespaces with iptables capture).
+	// `meshbench run -netns` overrides it.
+	Mode string `yaml:"mode" json:"mode"`
+	// Protocol between load generator and target: "http/1.1" (default and,
+	// for now, the only one; "h2" is not supported yet).
+	Protocol string `yaml:"protocol" json:"protocol"`
+
+	Load LoadSpec `yaml:"load" json:"load"`
+
+	// Backends are the echo servers the runner starts. Each becomes a
+	// Service (clusterIP assigned by the runner unless set) and an
+	// EndpointSlice listing its replicas. Default: one backend "echo".
+	// Names are unique DNS labels; at most 100 backends.
+	Backends []Backend `yaml:"backends" json:"backends"`
+
+	// Targets are measured in this order, alternating within each rate and
+	// repetition (A B C A B C ...). Default: [{name: direct, kind: direct}].
+	// Names are unique DNS labels. At most one target is of kind direct,
+	// and any other target needs one: added latency is a target's latency
+	// minus the direct path's, measured in the same run.
+	Targets []Target `yaml:"targets" json:"targets"`
+
+	// Objects are extra Kubernetes objects, exactly as `kubectl get -o
+	// yaml` shows them (each a map decoded from YAML, passed through
+	// without strict decoding; meshproxy's own parser checks them fully).
+	// Allowed kinds: Service (v1), EndpointSlice (discovery.k8s.io/v1) and
+	// HTTPRoute (gateway.networking.k8s.io/v1 or v1beta1) with a Service
+	// parentRef (the GAMMA pattern). Each needs apiVersion, kind and
+	// metadata.name; no Service (or EndpointSlice) may be a backend's, since
+	// backends generate their own; HTTPRoute parentRefs and backendRefs to
+	// Services must name a backend or a Service in objects.
+	//
+	// The runner gives objects only to the meshproxy of targets that have a
+	// Split: there an HTTPRoute on load.service's Service redirects the
+	// load (say, 90/10 between two other backends). Every other meshproxy
+	// target gets just the backends' Services and EndpointSlices, so its
+	// load goes straight to load.service. Hence objects require a target
+	// with a split, and a split requires an HTTPRoute in objects with a
+	// parentRef to the Service named by load.service.
+	Objects []map[string]any `yaml:"objects" json:"objects"`
+}
+
+// LoadSpec is the load at each step. (It is not named Load because the
+// package's Load function reads a file.)
+type LoadSpec struct {
+	// Rates in requests/s, measured in this order; required, each above 0
+	// and at most 1e6, no duplicates.
+	Rates       []float64     `yaml:"rates" json:"rates"`
+	Connections int           `yaml:"connections" json:"connections"` // default 16; 1-10000
+	Duration    time.Duration `yaml:"duration" json:"duration"`       // measured part of each step; default 10s; > 0
+	Warmup      time.Duration `yaml:"warmup" json:"warmup"`           // before measuring; default 2s; >= 0
+	Repetitions int           `yaml:"repetitions" json:"repetitions"` // default 3; 1-100
+	Timeout     time.Duration `yaml:"timeout" json:"timeout"`         // per request; default 5s; > 0
+	// Payload is the response body size in bytes the echo servers send
+	// (default 1024); RequestBody the request body size (default 0). Each
+	// 0-64 MiB.
+	Payload     int `yaml:"payload" json:"payload"`
+	RequestBody int `yaml:"requestBody" json:"requestBody"`
+	// Service is the backend the load addresses (its Host header), default
+	// the first backend. With an HTTPRoute on it, that route decides (for
+	// targets with a split only; see Scenario.Objects).
+	Service string `yaml:"service" json:"service"`
+	// Path is the request path (default "/"); it starts with "/" and has
+	// no spaces or control characters.
+	Path string `yaml:"path" json:"path"`
+}
+
+// Backend is one echo service.
+type Backend struct {
+	Name      string        `yaml:"name" json:"name"`           // Service name, a DNS label; required
+	Replicas  int           `yaml:"replicas" json:"replicas"`   // echo processes, default 1; 1-32
+	Delay     time.Duration `yaml:"delay" json:"delay"`         // upstream delay per response, default 0; >= 0
+	ClusterIP string        `yaml:"clusterIP" json:"clusterIP"` // IPv4, unique; default: assigned, 10.96.0.10 + index
+	Port      int           `yaml:"port" json:"port"`           // Service port, default 8080; 1-65535
+}
+
+// Target is one thing measured.
+type Target struct {
+	Name string `yaml:"name" json:"name"` // unique DNS label; required
+	// Kind (required): "direct" (no proxy), "meshproxy", or a peer:
+	// "nginx", "haproxy", "envoy", "linkerd2-proxy" (one-hop reverse
+	// proxies).
+	Kind string `yaml:"kind" json:"kind"`
+	// Topology for meshproxy: "client-sidecar" (default), "server-sidecar"
+	// or "sidecar-pair". Peers and direct are "one-hop" / "direct" (their
+	// defaults) and may set only that value.
+	Topology string `yaml:"topology" json:"topology"`
+	// TLS between the sidecars of a pair: "none" (default) or "mtls"
+	// (only with kind meshproxy, topology sidecar-pair).
+	TLS string `yaml:"tls" json:"tls"`
+	// EventLoops for meshproxy (0, the default: one per core); 0-256.
+	// Other kinds may not set it (other than to 0).
+	EventLoops int `yaml:"eventLoops" json:"eventLoops"`
+	// Split, when set (meshproxy only), checks the traffic split: the
+	// expected share per backend name (each in (0, 1], summing to 1 within
+	// 1e-6), compared with what the echo servers counted during each step,
+	// within Tolerance (absolute; default 0.02 when Split is set; (0, 0.5];
+	// only with Split). A target with a split gets Scenario.Objects.
+	Split     map[string]float64 `yaml:"split" json:"split,omitempty"`
+	Tolerance float64            `yaml:"tolerance" json:"tolerance,omitempty"`
+}
+
+// Kinds of target.
+const (
+	KindDirect    = "direct"
+	KindMeshproxy = "meshproxy"
+)
+
+// Topologies.
+const (
+	TopoDirect        = "direct"
+	TopoOneHop        = "one-hop"
+	TopoClientSidecar = "client-sidecar"
+	TopoServerSidecar = "server-sidecar"
+	TopoSidecarPair   = "sidecar-pair"
+)
