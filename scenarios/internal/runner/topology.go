@@ -37,8 +37,8 @@ type target struct {
 	spec     scenario.Target
 	topology string
 	tls      string
-	url      string   // what meshload sends to
-	host     string   // Host header
+	url      string // what meshload sends to
+	host     string // Host header
 	proxies  []*process
 	names    []string // proxy names, parallel to proxies ("client-sidecar", ...)
 	skipped  string   // why the target is not measured (a peer not installed)
