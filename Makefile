@@ -6,7 +6,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build test vet bench bench-go bench-hop bench-pair bench-load fuzz clean
+.PHONY: all build test vet bench report gate gate-run baseline bench-go bench-hop bench-pair bench-load fuzz clean
 
 all: build
 
@@ -30,11 +30,33 @@ test: vet
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 	$(GO) test -count=1 -timeout 5m -run 'Alloc' $(PKGS)
 
-# The benchmarks available so far: Go micro-benchmarks (ns/op, allocs/op),
-# the one-hop loopback benchmark beside nginx, and the sidecar pair
-# (plaintext and mTLS) at fixed rates. The scenario runner
-# (meshbench run) and its report come with a later issue.
-bench: bench-go bench-hop bench-pair
+# make bench: the default scenario (direct, meshproxy one hop, mTLS sidecar
+# pair, 90/10 split, nginx and HAProxy when installed) at 1000 and 10000
+# req/s, one result file in results/, then BENCHMARKS.md and
+# results/report.html regenerated from the newest run of each scenario.
+SCENARIOS ?= scenarios/default.yaml
+bench: build
+	$(BIN)/meshbench run -o results $(SCENARIOS)
+	$(BIN)/meshbench report
+
+# Regenerate the reports from the stored results without running anything.
+report: build
+	$(BIN)/meshbench report
+
+# make gate: the short suite (scenarios/gate.yaml) plus the proxy's Go
+# benchmarks, compared with results/baseline.json; exit 1 on a regression.
+# make baseline records a new baseline the same way (commit it).
+GATE_BENCH_PKGS := ./proxy/internal/http1 ./proxy/internal/route ./proxy/internal/balance ./proxy/internal/engine ./loadgen/internal/client
+gate-run: build
+	rm -rf $(BIN)/gate && mkdir -p $(BIN)/gate
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 -benchtime 200ms $(GATE_BENCH_PKGS) > $(BIN)/gate/bench.txt
+	$(BIN)/meshbench run -o $(BIN)/gate -bench $(BIN)/gate/bench.txt scenarios/gate.yaml
+
+gate: gate-run
+	$(BIN)/meshbench gate -baseline results/baseline.json -current $$(ls $(BIN)/gate/*-gate.json)
+
+baseline: gate-run
+	cp $$(ls $(BIN)/gate/*-gate.json) results/baseline.json
 
 bench-go:
 	@mkdir -p $(BIN)

@@ -34,8 +34,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := fs.String("o", "results", "write result files to `dir`")
 	binDir := fs.String("bin", defaultBinDir(), "`dir` holding meshproxy and meshload")
 	keep := fs.Bool("keep", false, "keep the scratch directory (configs, process logs, raw meshload output)")
+	bench := fs.String("bench", "", "attach this `go test -bench -benchmem` output to each result (for the gate's allocs/op)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: meshbench run [-o DIR] [-bin DIR] [-keep] scenarios/X.yaml...\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: meshbench run [-o DIR] [-bin DIR] [-keep] [-bench FILE] scenarios/X.yaml...\n\n"+
 			"Runs each scenario on loopback and writes one result file per scenario to DIR.\n"+
 			"Exit status 1 when a step failed (its result file says why).\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -66,10 +67,24 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	var gobench []schema.GoBenchmark
+	if *bench != "" {
+		f, err := os.Open(*bench)
+		if err != nil {
+			fmt.Fprintf(stderr, "meshbench run: -bench: %v\n", err)
+			return 2
+		}
+		gobench, err = gate.ParseGoBench(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "meshbench run: -bench %s: %v\n", *bench, err)
+			return 2
+		}
+	}
 	code := 0
 	for _, sc := range scs {
 		fmt.Fprintf(stdout, "== %s (%s): %s\n", sc.Name, sc.File, sc.Description)
-		res, path, err := runner.Run(ctx, sc, runner.Options{Bin: bin, OutDir: *out, Log: stdout, KeepWork: *keep})
+		res, path, err := runner.Run(ctx, sc, runner.Options{Bin: bin, OutDir: *out, Log: stdout, KeepWork: *keep, GoBenchmarks: gobench})
 		if err != nil {
 			fmt.Fprintf(stderr, "meshbench run: %s: %v\n", sc.File, err)
 			return 1

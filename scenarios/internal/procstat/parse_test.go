@@ -70,10 +70,10 @@ func TestParseProcStat(t *testing.T) {
 		cores     int
 		wantError bool
 	}{
-		{name: "2 cpus", text: procStat2CPU, busy: 376458 + 0 + 197591 + 0 + 41905 + 7, total: 376458 + 197591 + 41905 + 7 + 1233228 + 1942, cores: 2},
-		{name: "guest is not added twice", text: "cpu  100 10 50 1000 5 1 2 3 40 4\ncpu0 100 10 50 1000 5 1 2 3 40 4\n", busy: 100 + 10 + 50 + 1 + 2 + 3, total: 166 + 1000 + 5, cores: 1},
+		{name: "2 cpus", text: procStat2CPU, busy: 376458 + 0 + 197591 + 7, total: 376458 + 197591 + 7 + 1233228 + 1942, cores: 2},
+		{name: "guest is not added twice", text: "cpu  100 10 50 1000 5 1 2 3 40 4\ncpu0 100 10 50 1000 5 1 2 3 40 4\n", busy: 100 + 10 + 50 + 3, total: 163 + 1000 + 5, cores: 1},
 		{name: "old kernel, 4 fields", text: "cpu 10 20 30 40\ncpu0 10 20 30 40\ncpu1 0 0 0 0\ncpu2 0 0 0 0\ncpu3 0 0 0 0\n", busy: 60, total: 100, cores: 4},
-		{name: "no per-cpu lines", text: "cpu  1 2 3 4 5 6 7 8\n", busy: 1 + 2 + 3 + 6 + 7 + 8, total: 27 + 4 + 5, cores: 1},
+		{name: "no per-cpu lines", text: "cpu  1 2 3 4 5 6 7 8\n", busy: 1 + 2 + 3 + 8, total: 14 + 4 + 5, cores: 1},
 		{name: "no cpu line", text: "intr 1 2 3\nctxt 5\n", wantError: true},
 		{name: "garbage", text: "cpu  1 2 x 4\n", wantError: true},
 		{name: "too short", text: "cpu  1 2\n", wantError: true},

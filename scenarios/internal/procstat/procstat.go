@@ -76,11 +76,12 @@ type GroupResult struct {
 type Busy struct {
 	Cores int // CPUs listed in /proc/stat
 	// TotalCPUSeconds is the non-idle CPU time of the whole machine
-	// (user+nice+system+irq+softirq+steal from /proc/stat) over Elapsed.
+	// (user+nice+system+steal from /proc/stat; irq and softirq left out because
+	// loopback traffic of the run itself is processed there) over Elapsed.
 	TotalCPUSeconds float64
 	// OwnCPUSeconds is the CPU time of the run's own processes (the own roots
-	// given to Start, this process, and all their descendants) over the same
-	// window.
+	// given to Start, this process, and all their descendants) and of kernel
+	// threads over the same window.
 	OwnCPUSeconds float64
 	// OtherCPUPercent is (Total-Own) / (Elapsed × Cores) × 100, at least 0:
 	// how busy other processes kept the machine, in percent of all its CPUs.
@@ -261,10 +262,15 @@ func (s *Sampler) sample(first bool) error {
 	}
 	for i := range s.entries {
 		g, own := s.classify(int32(i))
+		e := &s.entries[i]
+		// Kernel threads (kthreadd, pid 2, and its children: ksoftirqd,
+		// kworker) count as the run's own: on loopback they mostly process
+		// the run's own traffic, and counting them as others flagged quiet
+		// steps as disturbed.
+		own = own || e.pid == 2 || e.ppid == 2
 		if g < 0 && !own {
 			continue
 		}
-		e := &s.entries[i]
 		key := procKey{e.pid, e.start}
 		if own {
 			a, ok := s.own[key]

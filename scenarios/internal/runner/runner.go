@@ -32,6 +32,9 @@ type Options struct {
 	// KeepWork keeps the scratch directory (configs, logs, raw meshload
 	// output) and says where it is.
 	KeepWork bool
+	// GoBenchmarks are attached to the result (the gate compares their
+	// allocs/op); see gate.ParseGoBench.
+	GoBenchmarks []schema.GoBenchmark
 }
 
 type run struct {
@@ -71,14 +74,15 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*schema.Run,
 
 	started := time.Now().UTC()
 	res := &schema.Run{
-		Schema:      schema.Version,
-		ID:          started.Format("20060102T150405Z") + "-" + sc.Name,
-		Started:     started,
-		Mode:        "loopback",
-		Environment: environment(ctx, opts.Bin),
-		Scenario:    schema.Scenario{Name: sc.Name, File: sc.File, Description: sc.Description},
-		Steps:       []schema.Step{},
-		Warnings:    []string{},
+		Schema:       schema.Version,
+		ID:           started.Format("20060102T150405Z") + "-" + sc.Name,
+		Started:      started,
+		Mode:         "loopback",
+		Environment:  environment(ctx, opts.Bin),
+		Scenario:     schema.Scenario{Name: sc.Name, File: sc.File, Description: sc.Description},
+		Steps:        []schema.Step{},
+		Warnings:     []string{},
+		GoBenchmarks: opts.GoBenchmarks,
 	}
 	if spec, err := sc.JSON(); err == nil {
 		res.Scenario.Spec = json.RawMessage(spec)
