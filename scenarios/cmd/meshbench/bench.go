@@ -34,9 +34,10 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := fs.String("o", "results", "write result files to `dir`")
 	binDir := fs.String("bin", defaultBinDir(), "`dir` holding meshproxy and meshload")
 	keep := fs.Bool("keep", false, "keep the scratch directory (configs, process logs, raw meshload output)")
+	netnsMode := fs.Bool("netns", false, "transparent mode (root): each target in its own client and server pods (network namespaces) with iptables capture; the load addresses the Services' cluster IPs (a scenario's mode: netns selects it too)")
 	bench := fs.String("bench", "", "attach this `go test -bench -benchmem` output to each result (for the gate's allocs/op)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: meshbench run [-o DIR] [-bin DIR] [-keep] [-bench FILE] scenarios/X.yaml...\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: meshbench run [-o DIR] [-bin DIR] [-keep] [-netns] [-bench FILE] scenarios/X.yaml...\n\n"+
 			"Runs each scenario on loopback and writes one result file per scenario to DIR.\n"+
 			"Exit status 1 when a step failed (its result file says why).\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -84,7 +85,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	code := 0
 	for _, sc := range scs {
 		fmt.Fprintf(stdout, "== %s (%s): %s\n", sc.Name, sc.File, sc.Description)
-		res, path, err := runner.Run(ctx, sc, runner.Options{Bin: bin, OutDir: *out, Log: stdout, KeepWork: *keep, GoBenchmarks: gobench})
+		res, path, err := runner.Run(ctx, sc, runner.Options{Bin: bin, OutDir: *out, Log: stdout, KeepWork: *keep, GoBenchmarks: gobench, Netns: *netnsMode, Live: isTerminal(stdout)})
 		if err != nil {
 			fmt.Fprintf(stderr, "meshbench run: %s: %v\n", sc.File, err)
 			return 1
@@ -318,4 +319,15 @@ func runGate(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// isTerminal reports whether w is a character device (a terminal), where a
+// line can be rewritten in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

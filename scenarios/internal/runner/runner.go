@@ -4,6 +4,12 @@
 // alternating order, samples each proxy's memory and CPU from /proc, and
 // writes one result file (results/schema) — also when a step or the whole
 // run fails. Every process it starts is stopped on every exit path.
+//
+// In netns mode (Options.Netns or a scenario's mode: netns; root) the same
+// scenario runs transparently: every target gets a client pod and a server
+// pod (network namespaces, see pods.go in this package and package
+// netns), the sidecars' traffic is captured by iptables, and the load
+// addresses the Services' cluster IPs.
 package runner
 
 import (
@@ -16,6 +22,7 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/results/schema"
+	"github.com/meshbench/meshbench/scenarios/internal/netns"
 	"github.com/meshbench/meshbench/scenarios/internal/scenario"
 )
 
@@ -32,9 +39,16 @@ type Options struct {
 	// KeepWork keeps the scratch directory (configs, logs, raw meshload
 	// output) and says where it is.
 	KeepWork bool
+	// Live shows a "running" line while each step runs (Log is a
+	// terminal); the step's result line replaces it.
+	Live bool
 	// GoBenchmarks are attached to the result (the gate compares their
 	// allocs/op); see gate.ParseGoBench.
 	GoBenchmarks []schema.GoBenchmark
+	// Netns runs the scenario in transparent mode (root): pods as network
+	// namespaces with istio-init style capture. A scenario with mode: netns
+	// selects it too.
+	Netns bool
 }
 
 type run struct {
@@ -44,13 +58,29 @@ type run struct {
 	tp   *topology
 	work string
 	log  io.Writer
+	live bool // a "running" line while each step runs
+
+	// netns mode: the namespaces' name prefix ("" on loopback) and the
+	// network, once created.
+	prefix string
+	net    *netns.Network
 }
+
+// netnsAvailable is netns.Available (a variable for tests).
+var netnsAvailable = netns.Available
 
 // Run executes sc and writes its result file; it returns the result and
 // the file's path. The error is non-nil only when no result could be
 // written at all; a run that failed part-way writes a result that says why
 // (Run.Warnings, failed steps) and returns it with a nil error.
 func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*schema.Run, string, error) {
+	mode := scenario.ModeLoopback
+	if opts.Netns || sc.Mode == scenario.ModeNetns {
+		mode = scenario.ModeNetns
+		if err := netnsAvailable(); err != nil {
+			return nil, "", fmt.Errorf("scenario %s: netns mode cannot run here: %w", sc.Name, err)
+		}
+	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, "", err
 	}
@@ -62,9 +92,16 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*schema.Run,
 	if logw == nil {
 		logw = io.Discard
 	}
-	r := &run{sc: sc, bin: opts.Bin, sup: &supervisor{dir: work}, work: work, log: logw}
+	r := &run{sc: sc, bin: opts.Bin, sup: &supervisor{dir: work}, work: work, log: logw, live: opts.Live}
+	if mode == scenario.ModeNetns {
+		r.prefix = nextPrefix()
+	}
 	defer func() {
 		r.sup.stopAll(3 * time.Second)
+		// Only once nothing runs in them: Close would SIGKILL what is left.
+		if err := r.closeNetwork(); err != nil {
+			fmt.Fprintf(logw, "removing network namespaces: %v\n", err)
+		}
 		if opts.KeepWork {
 			fmt.Fprintf(logw, "work directory kept: %s\n", work)
 		} else {
@@ -77,17 +114,28 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*schema.Run,
 		Schema:       schema.Version,
 		ID:           started.Format("20060102T150405Z") + "-" + sc.Name,
 		Started:      started,
-		Mode:         "loopback",
+		Mode:         mode,
 		Environment:  environment(ctx, opts.Bin),
 		Scenario:     schema.Scenario{Name: sc.Name, File: sc.File, Description: sc.Description},
 		Steps:        []schema.Step{},
 		Warnings:     []string{},
 		GoBenchmarks: opts.GoBenchmarks,
 	}
-	if spec, err := sc.JSON(); err == nil {
+	recorded := *sc
+	recorded.Mode = mode // as run: -netns overrides the file
+	if spec, err := recorded.JSON(); err == nil {
 		res.Scenario.Spec = json.RawMessage(spec)
 	}
 	r.execute(ctx, res)
+	if r.prefix != "" {
+		// Tear the pods down before the result is written, so that it says
+		// when they could not be removed. (The deferred calls repeat this
+		// as no-ops, and cover a panic.)
+		r.sup.stopAll(3 * time.Second)
+		if err := r.closeNetwork(); err != nil {
+			res.Warnings = append(res.Warnings, "removing network namespaces: "+err.Error())
+		}
+	}
 	res.Finished = time.Now().UTC()
 	addLatencyOverDirect(res.Steps)
 	res.Summaries = summarize(res.Steps)
@@ -109,14 +157,24 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*schema.Run,
 // res instead of returning them.
 func (r *run) execute(ctx context.Context, res *schema.Run) {
 	r.tp = &topology{sc: r.sc, bin: r.bin, sup: r.sup, work: r.work, versions: res.Environment.Versions}
-	if err := r.tp.startBackends(ctx); err != nil {
+	if r.prefix != "" {
+		if err := r.setupNetwork(); err != nil {
+			res.Warnings = append(res.Warnings, "network namespaces: "+err.Error())
+			r.failAll(res, "network namespaces: "+err.Error())
+			return
+		}
+	} else if err := r.tp.startBackends(ctx); err != nil {
 		res.Warnings = append(res.Warnings, "backends did not start: "+err.Error())
 		r.failAll(res, "backends did not start: "+err.Error())
 		return
 	}
 	targets := make([]*target, len(r.sc.Targets))
 	for i, spec := range r.sc.Targets {
-		targets[i] = r.tp.start(ctx, spec)
+		if r.net != nil {
+			targets[i] = r.tp.startInPods(ctx, i, spec)
+		} else {
+			targets[i] = r.tp.start(ctx, spec)
+		}
 		switch t := targets[i]; {
 		case t.skipped != "":
 			res.Warnings = append(res.Warnings, fmt.Sprintf("target %s skipped: %s", t.spec.Name, t.skipped))
@@ -137,8 +195,14 @@ func (r *run) execute(ctx context.Context, res *schema.Run) {
 					res.Warnings = appendOnce(res.Warnings, "run interrupted: later steps were not measured")
 					return
 				}
+				if r.live {
+					fmt.Fprintf(r.log, "[%d/%d] %-24s %7.0f req/s  rep %d  running (%v)…", seq, total, t.spec.Name, rate, rep, l.Warmup+l.Duration)
+				}
 				st := r.runStep(ctx, t, rate, rep, seq)
 				res.Steps = append(res.Steps, st)
+				if r.live {
+					fmt.Fprint(r.log, "\r\033[K")
+				}
 				fmt.Fprintf(r.log, "[%d/%d] %s\n", seq, total, stepLine(&st))
 			}
 		}

@@ -79,6 +79,9 @@ func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int
 		argv = append(argv, "-method", "POST", "-body-size", strconv.Itoa(l.RequestBody))
 	}
 	argv = append(argv, t.url)
+	if t.launch != nil {
+		argv = t.launch(argv)
+	}
 	ml, err := r.sup.start(filepath.Base(base)+"-meshload", argv, nil)
 	if err != nil {
 		return fail("%v", err)
@@ -218,11 +221,18 @@ func (r *run) splitCounts(t *target) (map[string]uint64, error) {
 	if len(t.spec.Split) == 0 {
 		return nil, nil
 	}
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := t.stats
+	if client == nil {
+		client = &http.Client{Timeout: 2 * time.Second}
+	}
 	counts := map[string]uint64{}
 	for backend := range t.spec.Split {
-		for _, e := range r.tp.echoes[backend] {
-			resp, err := client.Get("http://" + e.addr + "/stats")
+		for _, e := range t.echoes[backend] {
+			addr := e.addr
+			if e.local != "" {
+				addr = e.local
+			}
+			resp, err := client.Get("http://" + addr + "/stats")
 			if err != nil {
 				return nil, err
 			}
@@ -232,7 +242,7 @@ func (r *run) splitCounts(t *target) (map[string]uint64, error) {
 			err = json.NewDecoder(resp.Body).Decode(&s)
 			resp.Body.Close()
 			if err != nil {
-				return nil, fmt.Errorf("%s/stats: %w", e.addr, err)
+				return nil, fmt.Errorf("%s/stats: %w", addr, err)
 			}
 			counts[backend] += s.Requests
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/meshbench/meshbench/results/schema"
+	"github.com/meshbench/meshbench/scenarios/internal/netns"
 	"github.com/meshbench/meshbench/scenarios/internal/peers"
 	"github.com/meshbench/meshbench/scenarios/internal/procstat"
 	"github.com/meshbench/meshbench/scenarios/internal/scenario"
@@ -28,7 +30,8 @@ const (
 // echoServer is one replica of a backend.
 type echoServer struct {
 	backend string
-	addr    string // 127.0.0.1:port
+	addr    string // 127.0.0.1:port; in netns mode the server pod's IP:port
+	local   string // netns mode: 127.0.0.1:port, its address inside the pod
 	proc    *process
 }
 
@@ -43,6 +46,16 @@ type target struct {
 	names    []string // proxy names, parallel to proxies ("client-sidecar", ...)
 	skipped  string   // why the target is not measured (a peer not installed)
 	failed   string   // why it could not start
+
+	// echoes are the echo replicas this target's load reaches, by backend
+	// (on loopback the run's shared ones; in netns mode its server pod's).
+	echoes map[string][]echoServer
+	// launch wraps the load generator's command line (netns mode: run it
+	// in the target's client pod); nil runs it as is.
+	launch func(argv []string) []string
+	// stats reads the echo servers' /stats (netns mode: from inside the
+	// server pod); nil: a plain client on loopback.
+	stats *http.Client
 }
 
 func (t *target) groups() []procstat.Group {
@@ -62,6 +75,11 @@ type topology struct {
 	echoes   map[string][]echoServer // by backend name
 	certs    string                  // dir with ca.crt and identities, made on first mTLS target
 	versions map[string]string
+
+	// netns mode (pods.go): the pods, and the meshproxy copy the sidecars
+	// (uid 1337) run.
+	net      *netns.Network
+	proxyBin string
 }
 
 func (tp *topology) startBackends(ctx context.Context) error {
@@ -101,7 +119,7 @@ func (tp *topology) backend(name string) scenario.Backend {
 // start brings up one target; a peer that is not installed or cannot run
 // this way is returned as skipped, any other failure as failed.
 func (tp *topology) start(ctx context.Context, spec scenario.Target) *target {
-	t := &target{spec: spec, topology: spec.Topology, tls: spec.TLS}
+	t := &target{spec: spec, topology: spec.Topology, tls: spec.TLS, echoes: tp.echoes}
 	if t.tls == "" {
 		t.tls = "none"
 	}
@@ -264,11 +282,26 @@ func (tp *topology) makeCerts() error {
 // server sidecar of a pair), and identity annotates that Service with the
 // SPIFFE ID its endpoints must present.
 func (tp *topology) backendObjects(override map[string]string, identity string) []any {
+	var identities map[string]string
+	if identity != "" {
+		identities = map[string]string{}
+		for b := range override {
+			identities[b] = identity
+		}
+	}
+	return tp.serviceObjects(tp.echoes, override, identities)
+}
+
+// serviceObjects are a Service and one EndpointSlice per replica (listed
+// in echoes, or the one address in override) for every backend; identities
+// annotates the named backends' Services with the SPIFFE ID their
+// endpoints must present.
+func (tp *topology) serviceObjects(echoes map[string][]echoServer, override, identities map[string]string) []any {
 	var objs []any
 	for _, b := range tp.sc.Backends {
 		meta := map[string]any{"name": b.Name, "namespace": namespace}
-		if _, ok := override[b.Name]; ok && identity != "" {
-			meta["annotations"] = map[string]any{"meshbench.dev/identity": identity}
+		if id := identities[b.Name]; id != "" {
+			meta["annotations"] = map[string]any{"meshbench.dev/identity": id}
 		}
 		objs = append(objs, map[string]any{
 			"apiVersion": "v1", "kind": "Service", "metadata": meta,
@@ -281,7 +314,7 @@ func (tp *topology) backendObjects(override map[string]string, identity string) 
 		if a, ok := override[b.Name]; ok {
 			addrs = append(addrs, a)
 		} else {
-			for _, e := range tp.echoes[b.Name] {
+			for _, e := range echoes[b.Name] {
 				addrs = append(addrs, e.addr)
 			}
 		}
@@ -337,6 +370,25 @@ func (tp *topology) runProxy(ctx context.Context, name string, spec scenario.Tar
 		}
 		proxy["inbound"] = map[string]any{"address": "127.0.0.1:" + strconv.Itoa(ports.inbound), "app": app}
 	}
+	cfg, err := tp.writeProxyConfig(name, proxy, id, objs)
+	if err != nil {
+		return nil, ports, err
+	}
+	p, err := tp.sup.start(name, []string{tp.bin.Meshproxy, "-config", cfg, "-log-level", "warn"}, nil)
+	if err != nil {
+		return nil, ports, err
+	}
+	ready := fmt.Sprintf("http://127.0.0.1:%d/ready", ports.admin)
+	if err := waitReady(ctx, p, readyWithin, "GET "+ready, httpCheck(ready)); err != nil {
+		return nil, ports, err
+	}
+	return p, ports, nil
+}
+
+// writeProxyConfig writes work/NAME.yaml: the Proxy document with spec
+// proxy (plus the identity files of id, "ns/sa", when set), then objs. It
+// returns the file's path.
+func (tp *topology) writeProxyConfig(name string, proxy map[string]any, id string, objs []any) (string, error) {
 	if id != "" {
 		file := filepath.Join(tp.certs, identityFile(id))
 		proxy["identity"] = map[string]any{"certFile": file + ".crt", "keyFile": file + ".key", "caFile": filepath.Join(tp.certs, "ca.crt")}
@@ -353,23 +405,15 @@ func (tp *topology) runProxy(ctx context.Context, name string, spec scenario.Tar
 		}
 		b, err := yaml.Marshal(d)
 		if err != nil {
-			return nil, ports, fmt.Errorf("%s config: %w", name, err)
+			return "", fmt.Errorf("%s config: %w", name, err)
 		}
 		buf.Write(b)
 	}
 	cfg := filepath.Join(tp.work, name+".yaml")
 	if err := os.WriteFile(cfg, buf.Bytes(), 0o644); err != nil {
-		return nil, ports, err
+		return "", err
 	}
-	p, err := tp.sup.start(name, []string{tp.bin.Meshproxy, "-config", cfg, "-log-level", "warn"}, nil)
-	if err != nil {
-		return nil, ports, err
-	}
-	ready := fmt.Sprintf("http://127.0.0.1:%d/ready", ports.admin)
-	if err := waitReady(ctx, p, readyWithin, "GET "+ready, httpCheck(ready)); err != nil {
-		return nil, ports, err
-	}
-	return p, ports, nil
+	return cfg, nil
 }
 
 // identityFile is the file stem `meshbench certs` writes for "ns/sa".
