@@ -32,12 +32,17 @@ const (
 	EndMarker   = "<!-- meshbench report: end -->"
 )
 
+// BaselineFile is the gate's baseline in the results directory
+// (`make baseline`); LoadDir leaves it out: it is a reference, not a
+// measurement to report.
+const BaselineFile = "baseline.json"
+
 // LoadDir reads every *.json result file in dir (schema.ReadFile) and returns,
 // for each scenario name, only the newest run (by Run.Started; on a tie, the
 // larger Run.ID), sorted by scenario name. Files that fail to parse are an
 // error naming the file. Hidden files (".result-*.json", the temporary files
-// of schema.WriteFile) and subdirectories are not read. A directory without
-// result files gives an empty slice and no error.
+// of schema.WriteFile), BaselineFile and subdirectories are not read. A
+// directory without result files gives an empty slice and no error.
 func LoadDir(dir string) ([]*schema.Run, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -47,6 +52,9 @@ func LoadDir(dir string) ([]*schema.Run, error) {
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		if name == BaselineFile {
 			continue
 		}
 		run, err := schema.ReadFile(filepath.Join(dir, name))

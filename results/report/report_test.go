@@ -76,6 +76,8 @@ func TestLoadDirOrderIndependentAndSkipsHidden(t *testing.T) {
 	// decide; a hidden half-written temp file and a non-JSON file are ignored.
 	copyFile(t, "testdata/20261101T090000Z-default.json", filepath.Join(dir, "zzz.json"))
 	copyFile(t, "testdata/20261123T101500Z-default.json", filepath.Join(dir, "aaa.json"))
+	// The gate's baseline is a reference, not a run to report.
+	copyFile(t, "testdata/20261120T140000Z-canary.json", filepath.Join(dir, BaselineFile))
 	os.WriteFile(filepath.Join(dir, ".result-123.json"), []byte("{half"), 0o644)
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not a result"), 0o644)
 	runs, err := LoadDir(dir)
