@@ -177,7 +177,7 @@ func readJSON(path string, v any) error {
 
 // readSpectrum reads meshload's -hgrm file (HdrHistogram's percentile
 // distribution: value in ms, percentile 0..1, count, 1/(1-p)) and keeps at
-// most about 100 points, always the first and the last.
+// most about 100 points, always the first and the last (the maximum).
 func readSpectrum(path string) ([]schema.Percentile, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -187,8 +187,10 @@ func readSpectrum(path string) ([]schema.Percentile, error) {
 	var all []schema.Percentile
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
+		// "value percentile count 1/(1-percentile)"; the 100 % line has no
+		// fourth field (HdrHistogram's format).
 		fields := strings.Fields(sc.Text())
-		if len(fields) != 4 {
+		if len(fields) != 4 && len(fields) != 3 {
 			continue
 		}
 		v, err1 := strconv.ParseFloat(fields[0], 64)
