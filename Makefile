@@ -81,3 +81,14 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+# make bench-kind: the scenarios on a kind cluster with meshproxy, Istio and
+# Linkerd side by side (needs a Docker engine; scripts/kind/tools.sh puts
+# pinned, checksum-verified kind, kubectl, istioctl and linkerd in
+# bin/kind-tools). Cluster up, images, installs, run, report in results/kind/,
+# then the cluster is deleted unless KEEP_CLUSTER=1. ISTIO_MODE=ambient uses
+# Istio's ambient mode. See deploy/README.md.
+KIND_SCENARIOS ?= scenarios/default.yaml
+.PHONY: bench-kind
+bench-kind: build
+	scripts/kind/bench.sh $(KIND_SCENARIOS)

@@ -14,6 +14,7 @@ import (
 	"github.com/meshbench/meshbench/results/published"
 	"github.com/meshbench/meshbench/results/report"
 	"github.com/meshbench/meshbench/results/schema"
+	"github.com/meshbench/meshbench/scenarios/internal/kube"
 	"github.com/meshbench/meshbench/scenarios/internal/runner"
 	"github.com/meshbench/meshbench/scenarios/internal/scenario"
 )
@@ -36,9 +37,12 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	keep := fs.Bool("keep", false, "keep the scratch directory (configs, process logs, raw meshload output)")
 	netnsMode := fs.Bool("netns", false, "transparent mode (root): each target in its own client and server pods (network namespaces) with iptables capture; the load addresses the Services' cluster IPs (a scenario's mode: netns selects it too)")
 	bench := fs.String("bench", "", "attach this `go test -bench -benchmem` output to each result (for the gate's allocs/op)")
+	target := fs.String("target", "loopback", "where to run: loopback, or kind (a kind cluster made by scripts/kind; see deploy/README.md)")
+	dryRun := fs.Bool("dry-run", false, "with -target kind: print every command and manifest in order, run nothing")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: meshbench run [-o DIR] [-bin DIR] [-keep] [-netns] [-bench FILE] scenarios/X.yaml...\n\n"+
-			"Runs each scenario on loopback and writes one result file per scenario to DIR.\n"+
+		fmt.Fprintf(fs.Output(), "Usage: meshbench run [-o DIR] [-bin DIR] [-keep] [-netns] [-bench FILE] [-target loopback|kind [-dry-run]] scenarios/X.yaml...\n\n"+
+			"Runs each scenario on loopback (-target kind: on a kind cluster, beside Istio and Linkerd)\n"+
+			"and writes one result file per scenario to DIR.\n"+
 			"Exit status 1 when a step failed (its result file says why).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -56,6 +60,19 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		scs = append(scs, sc)
+	}
+	switch *target {
+	case "loopback":
+		if *dryRun {
+			return usageError(fs, stderr, "-dry-run needs -target kind")
+		}
+	case "kind":
+		if *bench != "" || *netnsMode {
+			return usageError(fs, stderr, "-bench and -netns apply to loopback runs only")
+		}
+		return kube.Main(ctx, scs, kube.CLI{OutDir: *out, DryRun: *dryRun, Keep: *keep}, stdout, stderr)
+	default:
+		return usageError(fs, stderr, "-target %q: want loopback or kind", *target)
 	}
 	bin := runner.Binaries{
 		Meshproxy: filepath.Join(*binDir, "meshproxy"),
