@@ -189,38 +189,6 @@ func checkObject(t *testing.T, v any) {
 	}
 }
 
-func TestCaptureRules(t *testing.T) {
-	// The same text scenarios/internal/netns's TestCaptureRules expects of
-	// its captureRules for these options.
-	got, err := CaptureRules(CaptureOptions{OutboundProxyPort: 15001, ProxyUID: 1337, InboundProxyPort: 15006, InboundPorts: []int{8080, 9090}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `*nat
-:MESHBENCH_OUTPUT - [0:0]
--A OUTPUT -p tcp -j MESHBENCH_OUTPUT
--A MESHBENCH_OUTPUT -m owner --uid-owner 1337 -j RETURN
--A MESHBENCH_OUTPUT -o lo -j RETURN
--A MESHBENCH_OUTPUT -d 127.0.0.0/8 -j RETURN
--A MESHBENCH_OUTPUT -p tcp -j REDIRECT --to-ports 15001
-:MESHBENCH_INBOUND - [0:0]
--A PREROUTING -p tcp -j MESHBENCH_INBOUND
--A MESHBENCH_INBOUND -p tcp --dport 8080 -j REDIRECT --to-ports 15006
--A MESHBENCH_INBOUND -p tcp --dport 9090 -j REDIRECT --to-ports 15006
-COMMIT
-`
-	if got != want {
-		t.Errorf("rules:\n%s\nwant:\n%s", got, want)
-	}
-	for _, bad := range []CaptureOptions{
-		{}, {InboundProxyPort: 15006}, {OutboundProxyPort: 15001}, {OutboundProxyPort: 70000, ProxyUID: 1337},
-		{OutboundProxyPort: 15001, ProxyUID: 1337, OutboundPorts: []int{0}}, {InboundProxyPort: 15006, InboundPorts: []int{-1}},
-	} {
-		if _, err := CaptureRules(bad); err == nil {
-			t.Errorf("CaptureRules(%+v) accepted", bad)
-		}
-	}
-}
 
 func TestOptionsFromEnv(t *testing.T) {
 	env := map[string]string{

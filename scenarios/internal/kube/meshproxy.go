@@ -2,12 +2,11 @@ package kube
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
+	"github.com/meshbench/meshbench/scenarios/internal/netns"
 	"github.com/meshbench/meshbench/scenarios/internal/scenario"
 )
 
@@ -17,89 +16,13 @@ const (
 	identityDir = "/etc/meshproxy/identity"
 )
 
-// CaptureOptions are the nat rules meshproxy-init installs, with the same
-// meaning as netns.CaptureOptions.
-type CaptureOptions struct {
-	OutboundProxyPort int
-	OutboundPorts     []int
-	ProxyUID          int
-	InboundProxyPort  int
-	InboundPorts      []int
-}
-
-// CaptureRules renders o as iptables-restore input: the same chains and
-// rules, in the same order, as scenarios/internal/netns installs in a
-// network-namespace pod (the kube tests check the two against each other
-// in a real namespace when they can):
-//
-//	-A OUTPUT -p tcp -j MESHBENCH_OUTPUT
-//	-A MESHBENCH_OUTPUT -m owner --uid-owner UID -j RETURN
-//	-A MESHBENCH_OUTPUT -o lo -j RETURN
-//	-A MESHBENCH_OUTPUT -d 127.0.0.0/8 -j RETURN
-//	-A MESHBENCH_OUTPUT -p tcp [--dport P] -j REDIRECT --to-ports OUT
-//	-A PREROUTING -p tcp -j MESHBENCH_INBOUND
-//	-A MESHBENCH_INBOUND -p tcp --dport P -j REDIRECT --to-ports IN
-func CaptureRules(o CaptureOptions) (string, error) {
-	checkPort := func(field string, p int) error {
-		if p < 1 || p > 65535 {
-			return fmt.Errorf("%s %d out of range (1-65535)", field, p)
-		}
-		return nil
-	}
-	out := o.OutboundProxyPort != 0
-	in := o.InboundProxyPort != 0 && len(o.InboundPorts) > 0
-	if !out && !in {
-		return "", errors.New("nothing to capture (set OutboundProxyPort, or InboundProxyPort and InboundPorts)")
-	}
-	var b strings.Builder
-	b.WriteString("*nat\n")
-	if out {
-		if err := checkPort("OutboundProxyPort", o.OutboundProxyPort); err != nil {
-			return "", err
-		}
-		if o.ProxyUID <= 0 {
-			return "", fmt.Errorf("ProxyUID %d: outbound capture needs the sidecar's uid (> 0) to exempt its own connections", o.ProxyUID)
-		}
-		redirect := " -j REDIRECT --to-ports " + strconv.Itoa(o.OutboundProxyPort) + "\n"
-		b.WriteString(":MESHBENCH_OUTPUT - [0:0]\n")
-		b.WriteString("-A OUTPUT -p tcp -j MESHBENCH_OUTPUT\n")
-		fmt.Fprintf(&b, "-A MESHBENCH_OUTPUT -m owner --uid-owner %d -j RETURN\n", o.ProxyUID)
-		b.WriteString("-A MESHBENCH_OUTPUT -o lo -j RETURN\n")
-		b.WriteString("-A MESHBENCH_OUTPUT -d 127.0.0.0/8 -j RETURN\n")
-		if len(o.OutboundPorts) == 0 {
-			b.WriteString("-A MESHBENCH_OUTPUT -p tcp" + redirect)
-		}
-		for _, p := range o.OutboundPorts {
-			if err := checkPort("OutboundPorts:", p); err != nil {
-				return "", err
-			}
-			b.WriteString("-A MESHBENCH_OUTPUT -p tcp --dport " + strconv.Itoa(p) + redirect)
-		}
-	}
-	if in {
-		if err := checkPort("InboundProxyPort", o.InboundProxyPort); err != nil {
-			return "", err
-		}
-		b.WriteString(":MESHBENCH_INBOUND - [0:0]\n")
-		b.WriteString("-A PREROUTING -p tcp -j MESHBENCH_INBOUND\n")
-		for _, p := range o.InboundPorts {
-			if err := checkPort("InboundPorts:", p); err != nil {
-				return "", err
-			}
-			fmt.Fprintf(&b, "-A MESHBENCH_INBOUND -p tcp --dport %d -j REDIRECT --to-ports %d\n", p, o.InboundProxyPort)
-		}
-	}
-	b.WriteString("COMMIT\n")
-	return b.String(), nil
-}
-
 // podCapture is the capture every meshproxy pod gets, as istio-init
 // installs it for every Istio pod: outbound connections to the backends'
 // Service ports go to the outbound listener (only those ports, so DNS over
 // TCP and the API server are never captured), incoming connections to the
 // app port to the inbound listener, and the sidecar's own uid is exempt.
-func podCapture(sc *scenario.Scenario) CaptureOptions {
-	return CaptureOptions{
+func podCapture(sc *scenario.Scenario) netns.CaptureOptions {
+	return netns.CaptureOptions{
 		OutboundProxyPort: outboundPort, OutboundPorts: servicePorts(sc), ProxyUID: proxyUID,
 		InboundProxyPort: inboundPort, InboundPorts: []int{appPort},
 	}
@@ -112,7 +35,7 @@ func podCapture(sc *scenario.Scenario) CaptureOptions {
 // (service account sa) from the meshproxy-identities Secret, and readiness
 // on the admin listener's /ready.
 func injectMeshproxy(o Options, pod map[string]any, ns, sa string, sc *scenario.Scenario) {
-	rules, err := CaptureRules(podCapture(sc))
+	rules, err := netns.CaptureRules(podCapture(sc))
 	if err != nil {
 		panic(err) // fixed ports, always valid
 	}

@@ -209,7 +209,7 @@ func TestCaptureRulesMatchNetns(t *testing.T) {
 		ProxyUID: o.ProxyUID, InboundProxyPort: o.InboundProxyPort, InboundPorts: o.InboundPorts}); err != nil {
 		t.Fatal(err)
 	}
-	rules, err := CaptureRules(o)
+	rules, err := netns.CaptureRules(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -246,7 +246,7 @@ func (n *Network) Capture(pod string, opts CaptureOptions) error {
 	if p.NetNS == "" {
 		return fmt.Errorf("netns: capture: no pod %q in network %s", pod, n.prefix)
 	}
-	rules, err := captureRules(opts)
+	rules, err := CaptureRules(opts)
 	if err != nil {
 		return fmt.Errorf("netns: capture in pod %s: %w", pod, err)
 	}
@@ -265,8 +265,9 @@ func (n *Network) Capture(pod string, opts CaptureOptions) error {
 	return nil
 }
 
-// captureRules renders opts as iptables-restore input.
-func captureRules(o CaptureOptions) (string, error) {
+// CaptureRules renders o as iptables-restore input, the rules Capture
+// installs (and the kind path's meshproxy-init container installs in a pod).
+func CaptureRules(o CaptureOptions) (string, error) {
 	checkPort := func(field string, p int) error {
 		if p < 1 || p > 65535 {
 			return fmt.Errorf("%s %d out of range (1-65535)", field, p)

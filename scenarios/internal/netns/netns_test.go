@@ -6,7 +6,7 @@ import (
 )
 
 func TestCaptureRules(t *testing.T) {
-	got, err := captureRules(CaptureOptions{OutboundProxyPort: 15001, ProxyUID: 1337, InboundProxyPort: 15006, InboundPorts: []int{8080, 9090}})
+	got, err := CaptureRules(CaptureOptions{OutboundProxyPort: 15001, ProxyUID: 1337, InboundProxyPort: 15006, InboundPorts: []int{8080, 9090}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ COMMIT
 		t.Errorf("rules:\n%s\nwant:\n%s", got, want)
 	}
 
-	got, err = captureRules(CaptureOptions{OutboundProxyPort: 15001, OutboundPorts: []int{80, 8080}, ProxyUID: 1337})
+	got, err = CaptureRules(CaptureOptions{OutboundProxyPort: 15001, OutboundPorts: []int{80, 8080}, ProxyUID: 1337})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,8 +52,8 @@ COMMIT
 		{OutboundProxyPort: 15001, ProxyUID: 1337, OutboundPorts: []int{0}},
 		{InboundProxyPort: 15006, InboundPorts: []int{-1}},
 	} {
-		if _, err := captureRules(bad); err == nil {
-			t.Errorf("captureRules(%+v) accepted", bad)
+		if _, err := CaptureRules(bad); err == nil {
+			t.Errorf("CaptureRules(%+v) accepted", bad)
 		}
 	}
 }
