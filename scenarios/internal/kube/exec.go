@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshbench/meshbench/results/aggregate"
 	"github.com/meshbench/meshbench/results/schema"
 )
 
@@ -157,9 +158,9 @@ func (e *Executor) Run(ctx context.Context, p *Plan) *schema.Run {
 			}
 		}
 		res.Finished = e.now().UTC()
-		addLatencyOverNone(res.Steps)
-		res.Summaries = summarize(res.Steps)
-		res.SMP = smp(res.Steps, res.Summaries)
+		aggregate.AddLatencyOverDirect(res.Steps) // over the "none" namespace (kind direct)
+		res.Summaries = aggregate.Summarize(res.Steps)
+		res.SMP = aggregate.SMP(res.Steps, res.Summaries)
 		if res.Summaries == nil {
 			res.Summaries = []schema.Summary{}
 		}
@@ -462,42 +463,7 @@ func parseMeshloadLog(logs []byte) (meshloadJSON, []schema.Percentile, error) {
 		return lj, nil, fmt.Errorf("-json object: %w", err)
 	}
 	rest := logs[i+int(dec.InputOffset()):]
-	return lj, spectrum(rest), nil
-}
-
-// spectrum reads HdrHistogram's percentile distribution (value in ms,
-// percentile 0..1, count, 1/(1-p); the 100th percentile's line has no
-// 1/(1-p)) and keeps at most about 100 points, always the first and the
-// last.
-func spectrum(text []byte) []schema.Percentile {
-	var all []schema.Percentile
-	for _, line := range strings.Split(string(text), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 4 && len(f) != 3 || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if _, err := strconv.ParseUint(f[2], 10, 64); err != nil {
-			continue
-		}
-		v, err1 := strconv.ParseFloat(f[0], 64)
-		pc, err2 := strconv.ParseFloat(f[1], 64)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		all = append(all, schema.Percentile{Percentile: round(pc*100, 6), US: round(v*1000, 3)})
-	}
-	if len(all) == 0 {
-		return []schema.Percentile{}
-	}
-	step := (len(all) + 99) / 100
-	var out []schema.Percentile
-	for i := 0; i < len(all); i += step {
-		out = append(out, all[i])
-	}
-	if last := all[len(all)-1]; out[len(out)-1] != last {
-		out = append(out, last)
-	}
-	return out
+	return lj, aggregate.Spectrum(rest), nil
 }
 
 // promResult is one sample of an instant query.

@@ -189,7 +189,6 @@ func checkObject(t *testing.T, v any) {
 	}
 }
 
-
 func TestOptionsFromEnv(t *testing.T) {
 	env := map[string]string{
 		"MESHBENCH_KIND_MESHES": "none, istio", "MESHBENCH_IMAGE_TAG": "abc", "MESHBENCH_ISTIO_MODE": "ambient",

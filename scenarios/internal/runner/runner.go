@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/meshbench/meshbench/results/aggregate"
 	"github.com/meshbench/meshbench/results/schema"
 	"github.com/meshbench/meshbench/scenarios/internal/netns"
 	"github.com/meshbench/meshbench/scenarios/internal/scenario"
@@ -137,9 +138,9 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*schema.Run,
 		}
 	}
 	res.Finished = time.Now().UTC()
-	addLatencyOverDirect(res.Steps)
-	res.Summaries = summarize(res.Steps)
-	res.SMP = smp(res.Steps, res.Summaries)
+	aggregate.AddLatencyOverDirect(res.Steps)
+	res.Summaries = aggregate.Summarize(res.Steps)
+	res.SMP = aggregate.SMP(res.Steps, res.Summaries)
 	if res.Summaries == nil {
 		res.Summaries = []schema.Summary{}
 	}

@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshbench/meshbench/results/aggregate"
 	"github.com/meshbench/meshbench/results/schema"
 	"github.com/meshbench/meshbench/scenarios/internal/procstat"
 )
@@ -175,46 +175,13 @@ func readJSON(path string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-// readSpectrum reads meshload's -hgrm file (HdrHistogram's percentile
-// distribution: value in ms, percentile 0..1, count, 1/(1-p)) and keeps at
-// most about 100 points, always the first and the last (the maximum).
+// readSpectrum reads meshload's -hgrm file (see aggregate.Spectrum).
 func readSpectrum(path string) ([]schema.Percentile, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var all []schema.Percentile
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// "value percentile count 1/(1-percentile)"; the 100 % line has no
-		// fourth field (HdrHistogram's format).
-		fields := strings.Fields(sc.Text())
-		if len(fields) != 4 && len(fields) != 3 {
-			continue
-		}
-		v, err1 := strconv.ParseFloat(fields[0], 64)
-		p, err2 := strconv.ParseFloat(fields[1], 64)
-		if err1 != nil || err2 != nil {
-			continue // the header line
-		}
-		all = append(all, schema.Percentile{Percentile: round(p*100, 6), US: round(v*1000, 3)})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if len(all) == 0 {
-		return []schema.Percentile{}, nil
-	}
-	step := (len(all) + 99) / 100
-	var out []schema.Percentile
-	for i := 0; i < len(all); i += step {
-		out = append(out, all[i])
-	}
-	if last := all[len(all)-1]; out[len(out)-1] != last {
-		out = append(out, last)
-	}
-	return out, nil
+	return aggregate.Spectrum(b), nil
 }
 
 // splitCounts reads every echo replica's request counter, summed by

@@ -1,16 +1,27 @@
-package runner
+// Package aggregate turns the steps of a run into what reports compare:
+// each step's latency over the direct path measured beside it, the median
+// and spread of every target and rate over its repetitions, and the same in
+// the Service Mesh Performance result shape. The loopback and the kind
+// runners both use it, so their result files read alike.
+package aggregate
 
 import (
+	"math"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/meshbench/meshbench/results/schema"
-	"github.com/meshbench/meshbench/scenarios/internal/scenario"
 )
 
-// addLatencyOverDirect sets each step's latency minus the direct target's
+// Direct is the Kind of the baseline target (scenario kind "direct"; on
+// kind clusters the namespace without a mesh).
+const Direct = "direct"
+
+// AddLatencyOverDirect sets each step's latency minus the direct target's
 // at the same rate and repetition: the two were measured minutes apart at
 // most, on the same machine, which is what makes the difference fair.
-func addLatencyOverDirect(steps []schema.Step) {
+func AddLatencyOverDirect(steps []schema.Step) {
 	type key struct {
 		rate float64
 		rep  int
@@ -18,14 +29,14 @@ func addLatencyOverDirect(steps []schema.Step) {
 	direct := map[key]*schema.Latency{}
 	for i := range steps {
 		s := &steps[i]
-		if s.Kind == scenario.KindDirect && s.Status == "ok" && s.Load != nil {
+		if s.Kind == Direct && s.Status == "ok" && s.Load != nil {
 			direct[key{s.Rate, s.Repetition}] = &s.Load.LatencyUS
 		}
 	}
 	for i := range steps {
 		s := &steps[i]
 		d := direct[key{s.Rate, s.Repetition}]
-		if s.Kind == scenario.KindDirect || s.Status != "ok" || s.Load == nil || d == nil {
+		if s.Kind == Direct || s.Status != "ok" || s.Load == nil || d == nil {
 			continue
 		}
 		l := s.Load.LatencyUS
@@ -36,9 +47,9 @@ func addLatencyOverDirect(steps []schema.Step) {
 	}
 }
 
-// summarize folds the repetitions of each target and rate into medians with
+// Summarize folds the repetitions of each target and rate into medians with
 // their spread, in the order targets first appear.
-func summarize(steps []schema.Step) []schema.Summary {
+func Summarize(steps []schema.Step) []schema.Summary {
 	type key struct {
 		target string
 		rate   float64
@@ -128,9 +139,9 @@ func spreadPtr(v []float64) *schema.Spread {
 	return &s
 }
 
-// smp gives each summary in the Service Mesh Performance result shape: the
+// SMP gives each summary in the Service Mesh Performance result shape: the
 // median repetition's latencies (by p50) in milliseconds.
-func smp(steps []schema.Step, sums []schema.Summary) []schema.SMPResult {
+func SMP(steps []schema.Step, sums []schema.Summary) []schema.SMPResult {
 	var out []schema.SMPResult
 	for _, sum := range sums {
 		if sum.Repetitions == 0 {
@@ -147,8 +158,8 @@ func smp(steps []schema.Step, sums []schema.Summary) []schema.SMPResult {
 		m := ok[(len(ok)-1)/2]
 		l := m.Load.LatencyUS
 		mesh := sum.Kind
-		if mesh == scenario.KindDirect {
-			mesh = "none"
+		if mesh == Direct {
+			mesh = "none" // SMP's name for no mesh
 		}
 		out = append(out, schema.SMPResult{
 			Target: sum.Target, Mesh: mesh, Rate: sum.Rate, ActualQPS: m.Load.AchievedRate,
@@ -157,4 +168,45 @@ func smp(steps []schema.Step, sums []schema.Summary) []schema.SMPResult {
 		})
 	}
 	return out
+}
+
+// Spectrum reads meshload's -hgrm output, HdrHistogram's percentile
+// distribution (value in ms, percentile 0..1, count, 1/(1-p); the 100 %
+// line has no 1/(1-p)), and keeps at most about 100 points, always the first
+// and the last (the maximum), with latency in µs and percentiles 0..100.
+// Lines that are not data (the header, "#[...]" footers) are skipped.
+func Spectrum(hgrm []byte) []schema.Percentile {
+	var all []schema.Percentile
+	for _, line := range strings.Split(string(hgrm), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 4 && len(f) != 3 || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if _, err := strconv.ParseUint(f[2], 10, 64); err != nil {
+			continue
+		}
+		v, err1 := strconv.ParseFloat(f[0], 64)
+		pc, err2 := strconv.ParseFloat(f[1], 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		all = append(all, schema.Percentile{Percentile: round(pc*100, 6), US: round(v*1000, 3)})
+	}
+	if len(all) == 0 {
+		return []schema.Percentile{}
+	}
+	step := (len(all) + 99) / 100
+	var out []schema.Percentile
+	for i := 0; i < len(all); i += step {
+		out = append(out, all[i])
+	}
+	if last := all[len(all)-1]; out[len(out)-1] != last {
+		out = append(out, last)
+	}
+	return out
+}
+
+func round(v float64, digits int) float64 {
+	p := math.Pow10(digits)
+	return math.Round(v*p) / p
 }
