@@ -1,18 +1,16 @@
 package kube
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"time"
 
 	"github.com/meshbench/meshbench/results/schema"
+	"github.com/meshbench/meshbench/scenarios/internal/machine"
 	"github.com/meshbench/meshbench/scenarios/internal/scenario"
 )
 
@@ -112,61 +110,9 @@ func Main(ctx context.Context, scs []*scenario.Scenario, c CLI, stdout, stderr i
 // environment describes this machine (the kind nodes are containers on
 // it) and the meshbench binaries next to this one.
 func environment(ctx context.Context, binDir string) schema.Environment {
-	env := schema.Environment{
-		CPUModel:  cpuModel(),
-		Cores:     runtime.NumCPU(),
-		Kernel:    strings.TrimSpace(readFile("/proc/sys/kernel/osrelease")),
-		OS:        osPrettyName(),
-		GoVersion: runtime.Version(),
-		Versions:  map[string]string{},
-	}
-	env.Hostname, _ = os.Hostname()
-	if out, err := command(ctx, "git", "rev-parse", "HEAD"); err == nil {
-		env.GitCommit = strings.TrimSpace(out)
-		if st, err := command(ctx, "git", "status", "--porcelain", "--untracked-files=no"); err == nil {
-			env.GitDirty = strings.TrimSpace(st) != ""
-		}
-	}
+	programs := map[string]string{}
 	for _, name := range []string{"meshproxy", "meshload", "meshbench"} {
-		if out, err := command(ctx, filepath.Join(binDir, name), "-version"); err == nil {
-			env.Versions[name] = strings.TrimSpace(out)
-		}
+		programs[name] = filepath.Join(binDir, name)
 	}
-	return env
-}
-
-func command(ctx context.Context, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, name, args...).Output()
-	return string(out), err
-}
-
-func readFile(path string) string {
-	b, _ := os.ReadFile(path)
-	return string(b)
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-func osPrettyName() string {
-	for _, line := range strings.Split(readFile("/etc/os-release"), "\n") {
-		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return ""
+	return machine.Environment(ctx, programs)
 }

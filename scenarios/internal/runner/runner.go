@@ -23,6 +23,7 @@ import (
 
 	"github.com/meshbench/meshbench/results/aggregate"
 	"github.com/meshbench/meshbench/results/schema"
+	"github.com/meshbench/meshbench/scenarios/internal/machine"
 	"github.com/meshbench/meshbench/scenarios/internal/netns"
 	"github.com/meshbench/meshbench/scenarios/internal/scenario"
 )
@@ -116,7 +117,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*schema.Run,
 		ID:           started.Format("20060102T150405Z") + "-" + sc.Name,
 		Started:      started,
 		Mode:         mode,
-		Environment:  environment(ctx, opts.Bin),
+		Environment:  machine.Environment(ctx, map[string]string{"meshproxy": opts.Bin.Meshproxy, "meshload": opts.Bin.Meshload, "meshbench": opts.Bin.Meshbench}),
 		Scenario:     schema.Scenario{Name: sc.Name, File: sc.File, Description: sc.Description},
 		Steps:        []schema.Step{},
 		Warnings:     []string{},

@@ -1,4 +1,6 @@
-package runner
+// Package machine describes the machine a benchmark ran on, for the
+// environment block of a result file.
+package machine
 
 import (
 	"bufio"
@@ -12,9 +14,10 @@ import (
 	"github.com/meshbench/meshbench/results/schema"
 )
 
-// environment describes the machine the run measured. Anything that cannot
-// be read is left empty rather than guessed.
-func environment(ctx context.Context, bin Binaries) schema.Environment {
+// Environment describes this machine and the programs given by name and
+// path (each run with -version). Anything that cannot be read is left empty
+// rather than guessed.
+func Environment(ctx context.Context, programs map[string]string) schema.Environment {
 	env := schema.Environment{
 		CPUModel:  cpuModel(),
 		Cores:     runtime.NumCPU(),
@@ -30,7 +33,7 @@ func environment(ctx context.Context, bin Binaries) schema.Environment {
 			env.GitDirty = strings.TrimSpace(st) != ""
 		}
 	}
-	for name, path := range map[string]string{"meshproxy": bin.Meshproxy, "meshload": bin.Meshload, "meshbench": bin.Meshbench} {
+	for name, path := range programs {
 		if out, err := command(ctx, path, "-version"); err == nil {
 			env.Versions[name] = strings.TrimSpace(out)
 		}
