@@ -212,7 +212,7 @@ func runSection(i int, v *runView, charts bool) section {
 	add(heading{3, "Memory and CPU per proxy"})
 	add(paragraph{txt("RSS is the peak resident memory sampled from /proc during a step, and CPU the user+system time of the proxies over the requests the step completed; both are summed over the target's proxies (a sidecar pair has two), as median (min–max). "),
 		bold("vCPU per 1000 req/s = CPU µs per request × 1000 / 1,000,000"),
-		txt(" (CPU seconds used per second at 1000 requests per second), the unit of Istio's published \"vCPU per 1000 requests per second\"; divide by the proxy count to compare per proxy.")})
+		txt(" (CPU seconds used per second at 1000 requests per second), the unit of Istio's published \"vCPU per 1000 requests per second\"; the per-proxy columns divide by the number of proxies (a sidecar pair has two; nginx with its workers is one), which is how Istio and Linkerd publish theirs.")})
 	add(resourceTable(v)...)
 	if charts {
 		if ch, ok := memoryChart(v); ok {
@@ -339,6 +339,15 @@ func latencyTable(v *runView) []block {
 
 // proxyNames lists the distinct proxy names seen in a target's steps.
 func proxyNames(v *runView, target string, rate float64) string {
+	names := distinctProxies(v, target, rate)
+	if len(names) == 0 {
+		return dash
+	}
+	return strings.Join(names, ", ")
+}
+
+// distinctProxies are the proxy names seen in a target's steps, in order.
+func distinctProxies(v *runView, target string, rate float64) []string {
 	seen := map[string]bool{}
 	var names []string
 	for _, s := range v.steps[tr{target, rate}] {
@@ -349,16 +358,13 @@ func proxyNames(v *runView, target string, rate float64) string {
 			}
 		}
 	}
-	if len(names) == 0 {
-		return dash
-	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 func resourceTable(v *runView) []block {
 	tb := table{
-		head:  []string{"target", "rate (req/s)", "proxies", "RSS (MiB)", "CPU per request (µs)", "vCPU per 1000 req/s"},
-		right: []bool{false, true, false, true, true, true},
+		head:  []string{"target", "rate (req/s)", "proxies", "RSS (MiB)", "CPU per request (µs)", "vCPU per 1000 req/s", "RSS per proxy (MiB)", "vCPU per 1000 req/s per proxy"},
+		right: []bool{false, true, false, true, true, true, true, true},
 	}
 	var marked []string
 	for _, s := range v.sums {
@@ -370,16 +376,24 @@ func resourceTable(v *runView) []block {
 			name += " †"
 			marked = append(marked, fmt.Sprintf("%d of %d steps of %s at %s req/s", s.Disturbed, stepsOf(v, s), oneLine(s.Target), rateText(s.Rate)))
 		}
-		rss, cpu, vcpu := dash, dash, dash
+		n := float64(len(distinctProxies(v, s.Target, s.Rate)))
+		rss, cpu, vcpu, rssEach, vcpuEach := dash, dash, dash, dash, dash
 		if measured(s) && s.RSSMiB != nil {
-			rss = spreadOf(*s.RSSMiB, dec1)
+			r := *s.RSSMiB
+			rss = spreadOf(r, dec1)
+			if n > 0 {
+				rssEach = spreadOf(schema.Spread{Median: r.Median / n, Min: r.Min / n, Max: r.Max / n}, dec1)
+			}
 		}
 		if measured(s) && s.CPUPerRequest != nil {
 			cpu = spreadOf(*s.CPUPerRequest, dec1)
 			c := *s.CPUPerRequest
 			vcpu = spreadOf(schema.Spread{Median: vcpuPer1000(c.Median), Min: vcpuPer1000(c.Min), Max: vcpuPer1000(c.Max)}, dec3)
+			if n > 0 {
+				vcpuEach = spreadOf(schema.Spread{Median: vcpuPer1000(c.Median) / n, Min: vcpuPer1000(c.Min) / n, Max: vcpuPer1000(c.Max) / n}, dec3)
+			}
 		}
-		tb.rows = append(tb.rows, []string{name, rateText(s.Rate), proxyNames(v, s.Target, s.Rate), rss, cpu, vcpu})
+		tb.rows = append(tb.rows, []string{name, rateText(s.Rate), proxyNames(v, s.Target, s.Rate), rss, cpu, vcpu, rssEach, vcpuEach})
 	}
 	if len(tb.rows) == 0 {
 		return []block{paragraph{txt("No proxy was measured in this run.")}}
