@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/meshbench/meshbench/results/schema"
 )
@@ -209,4 +210,42 @@ func Spectrum(hgrm []byte) []schema.Percentile {
 func round(v float64, digits int) float64 {
 	p := math.Pow10(digits)
 	return math.Round(v*p) / p
+}
+
+// Meshload is the part of meshload's -json object a step keeps (the schema
+// is loadgen/internal/report/json.go; decoded leniently so a newer meshload
+// with more fields still reads).
+type Meshload struct {
+	Start         time.Time         `json:"start"`
+	DurationS     float64           `json:"duration_s"`
+	TargetRate    float64           `json:"target_rate"`
+	AchievedRate  float64           `json:"achieved_rate"`
+	Connections   int               `json:"connections"`
+	Requests      uint64            `json:"requests"`
+	Errors        uint64            `json:"errors"`
+	ErrorsByKind  map[string]uint64 `json:"errors_by_kind"`
+	StatusCodes   map[string]uint64 `json:"status_codes"`
+	LatencyUS     schema.Latency    `json:"latency_us"`
+	SchedLagUS    schema.Latency    `json:"sched_lag_us"`
+	GeneratorCPUS float64           `json:"generator_cpu_s"`
+	Warnings      []string          `json:"warnings"`
+}
+
+// Load condenses m and its spectrum into a step's Load (maps and lists
+// never nil, so result files always show them).
+func (m Meshload) Load(spectrum []schema.Percentile) *schema.Load {
+	return &schema.Load{
+		TargetRate: m.TargetRate, AchievedRate: m.AchievedRate, Connections: m.Connections,
+		Requests: m.Requests, Errors: m.Errors, ErrorsByKind: orEmpty(m.ErrorsByKind),
+		StatusCodes: orEmpty(m.StatusCodes), LatencyUS: m.LatencyUS, Spectrum: spectrum,
+		SchedLagP99US: m.SchedLagUS.P99, GeneratorCPUS: m.GeneratorCPUS,
+		Warnings: append([]string{}, m.Warnings...),
+	}
+}
+
+func orEmpty(m map[string]uint64) map[string]uint64 {
+	if m == nil {
+		return map[string]uint64{}
+	}
+	return m
 }

@@ -375,13 +375,7 @@ func (e *Executor) runStep(ctx context.Context, p *Plan, s *StepSpec, few *bool)
 	if err != nil {
 		return fail("meshload's output: %v; it ends:\n%s", err, tail(string(logs), 10))
 	}
-	st.Load = &schema.Load{
-		TargetRate: lj.TargetRate, AchievedRate: lj.AchievedRate, Connections: lj.Connections,
-		Requests: lj.Requests, Errors: lj.Errors, ErrorsByKind: orEmpty(lj.ErrorsByKind),
-		StatusCodes: orEmpty(lj.StatusCodes), LatencyUS: lj.LatencyUS, Spectrum: spectrum,
-		SchedLagP99US: lj.SchedLagUS.P99, GeneratorCPUS: lj.GeneratorCPUS,
-		Warnings: append([]string{}, lj.Warnings...),
-	}
+	st.Load = lj.Load(spectrum)
 	end := lj.Start.Add(time.Duration(lj.DurationS * float64(time.Second)))
 	if err := e.sleep(ctx, o.ScrapeSettle); err != nil {
 		return fail("interrupted")
@@ -426,29 +420,12 @@ func (e *Executor) waitJob(ctx context.Context, p *Plan, s *StepSpec) (string, e
 	return "", fmt.Errorf("neither complete nor failed: %w", errors.Join(errs...))
 }
 
-// meshloadJSON is the part of meshload's -json object a step keeps.
-type meshloadJSON struct {
-	Start         time.Time         `json:"start"`
-	DurationS     float64           `json:"duration_s"`
-	TargetRate    float64           `json:"target_rate"`
-	AchievedRate  float64           `json:"achieved_rate"`
-	Connections   int               `json:"connections"`
-	Requests      uint64            `json:"requests"`
-	Errors        uint64            `json:"errors"`
-	ErrorsByKind  map[string]uint64 `json:"errors_by_kind"`
-	StatusCodes   map[string]uint64 `json:"status_codes"`
-	LatencyUS     schema.Latency    `json:"latency_us"`
-	SchedLagUS    schema.Latency    `json:"sched_lag_us"`
-	GeneratorCPUS float64           `json:"generator_cpu_s"`
-	Warnings      []string          `json:"warnings"`
-}
-
 // parseMeshloadLog reads `meshload -json - -hgrm -` output as kubectl logs
 // shows it: anything meshload wrote to stderr before, the JSON object
 // (from the first line that starts with "{"), then the percentile
 // distribution.
-func parseMeshloadLog(logs []byte) (meshloadJSON, []schema.Percentile, error) {
-	var lj meshloadJSON
+func parseMeshloadLog(logs []byte) (aggregate.Meshload, []schema.Percentile, error) {
+	var lj aggregate.Meshload
 	i := bytes.Index(logs, []byte("\n{"))
 	switch {
 	case bytes.HasPrefix(logs, []byte("{")):
@@ -619,13 +596,6 @@ func (e *Executor) readFigures(ctx context.Context, p *Plan, s *StepSpec, end ti
 // cores used by others), applied to the cluster's nodes: every container
 // outside the step's namespace, the control planes included.
 const disturbedAbove = 15.0
-
-func orEmpty(m map[string]uint64) map[string]uint64 {
-	if m == nil {
-		return map[string]uint64{}
-	}
-	return m
-}
 
 // stepLine is the progress line of a finished step.
 func stepLine(s *schema.Step) string {

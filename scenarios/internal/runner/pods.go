@@ -257,14 +257,7 @@ func (tp *topology) startInPods(ctx context.Context, i int, spec scenario.Target
 		what := fmt.Sprintf("GET %s from pod %s", t.url, client.NetNS)
 		return waitReady(ctx, last, readyWithin, what, httpCheckWith(check, t.url))
 	}()
-	if err != nil {
-		switch {
-		case errors.Is(err, peers.ErrNotFound), errors.Is(err, peers.ErrUnsupported):
-			t.skipped = err.Error()
-		default:
-			t.failed = err.Error()
-		}
-	}
+	t.setStartError(err)
 	return t
 }
 

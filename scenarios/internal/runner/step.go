@@ -27,22 +27,6 @@ const disturbedAbove = 15.0
 // sampleEvery is the /proc sampling period (10 Hz).
 const sampleEvery = 100 * time.Millisecond
 
-// loadJSON is the part of meshload's -json output the runner reads (the
-// schema is documented in README's meshload section).
-type loadJSON struct {
-	TargetRate    float64           `json:"target_rate"`
-	AchievedRate  float64           `json:"achieved_rate"`
-	Connections   int               `json:"connections"`
-	Requests      uint64            `json:"requests"`
-	Errors        uint64            `json:"errors"`
-	ErrorsByKind  map[string]uint64 `json:"errors_by_kind"`
-	StatusCodes   map[string]uint64 `json:"status_codes"`
-	LatencyUS     schema.Latency    `json:"latency_us"`
-	SchedLagUS    schema.Latency    `json:"sched_lag_us"`
-	GeneratorCPUS float64           `json:"generator_cpu_s"`
-	Warnings      []string          `json:"warnings"`
-}
-
 // runStep measures target t at one rate in one repetition.
 func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int) schema.Step {
 	st := t.stepBase(rate, rep, r.sc.Protocol)
@@ -109,7 +93,7 @@ func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int
 	if ml.err != nil {
 		return fail("meshload: %v; its output ends:\n%s", ml.err, tail(ml.log, 10))
 	}
-	var lj loadJSON
+	var lj aggregate.Meshload
 	if err := readJSON(base+".json", &lj); err != nil {
 		return fail("meshload result: %v", err)
 	}
@@ -117,13 +101,7 @@ func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int
 	if err != nil {
 		return fail("meshload percentile distribution: %v", err)
 	}
-	st.Load = &schema.Load{
-		TargetRate: lj.TargetRate, AchievedRate: lj.AchievedRate, Connections: lj.Connections,
-		Requests: lj.Requests, Errors: lj.Errors, ErrorsByKind: orEmpty(lj.ErrorsByKind),
-		StatusCodes: orEmpty(lj.StatusCodes), LatencyUS: lj.LatencyUS, Spectrum: spectrum,
-		SchedLagP99US: lj.SchedLagUS.P99, GeneratorCPUS: lj.GeneratorCPUS,
-		Warnings: append([]string{}, lj.Warnings...),
-	}
+	st.Load = lj.Load(spectrum)
 	handled := float64(lj.Requests + lj.Errors)
 	var cpu, rss float64
 	for i, g := range sample.Groups {
@@ -153,13 +131,6 @@ func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int
 	}
 	st.Status = "ok"
 	return st
-}
-
-func orEmpty(m map[string]uint64) map[string]uint64 {
-	if m == nil {
-		return map[string]uint64{}
-	}
-	return m
 }
 
 func round(v float64, digits int) float64 {

@@ -58,6 +58,18 @@ type target struct {
 	stats *http.Client
 }
 
+// setStartError records why t could not start: a peer that is not
+// installed or cannot run this way is skipped, anything else failed.
+func (t *target) setStartError(err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, peers.ErrNotFound), errors.Is(err, peers.ErrUnsupported):
+		t.skipped = err.Error()
+	default:
+		t.failed = err.Error()
+	}
+}
+
 func (t *target) groups() []procstat.Group {
 	g := make([]procstat.Group, len(t.proxies))
 	for i, p := range t.proxies {
@@ -137,14 +149,7 @@ func (tp *topology) start(ctx context.Context, spec scenario.Target) *target {
 		t.topology = scenario.TopoOneHop
 		err = tp.startPeer(ctx, t)
 	}
-	if err != nil {
-		switch {
-		case errors.Is(err, peers.ErrNotFound), errors.Is(err, peers.ErrUnsupported):
-			t.skipped = err.Error()
-		default:
-			t.failed = err.Error()
-		}
-	}
+	t.setStartError(err)
 	return t
 }
 
