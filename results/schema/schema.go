@@ -103,14 +103,33 @@ type Step struct {
 
 // Load is what meshload measured (its -json output, condensed).
 type Load struct {
-	TargetRate   float64           `json:"target_rate"`
-	AchievedRate float64           `json:"achieved_rate"`
-	Connections  int               `json:"connections"`
+	TargetRate   float64 `json:"target_rate"`
+	AchievedRate float64 `json:"achieved_rate"`
+	Connections  int     `json:"connections"`
+	// Requests is the number of responses of any status; Errors the
+	// requests that failed without a response (transport errors).
 	Requests     uint64            `json:"requests"`
 	Errors       uint64            `json:"errors"`
 	ErrorsByKind map[string]uint64 `json:"errors_by_kind"`
 	StatusCodes  map[string]uint64 `json:"status_codes"`
-	LatencyUS    Latency           `json:"latency_us"`
+	// Expect is the set of statuses meshload counted as success (its
+	// -expect, "2xx" by default); empty in files written before it existed.
+	Expect string `json:"expect,omitempty"`
+	// Successes is the number of responses whose status is expected;
+	// UnexpectedStatus the responses whose status is not (Requests =
+	// Successes + UnexpectedStatus).
+	Successes        uint64 `json:"successes"`
+	UnexpectedStatus uint64 `json:"unexpected_status"`
+	// SuccessRatio is Successes / (Requests + Errors), 0 when nothing was
+	// sent; nil in result files written before success was classified.
+	SuccessRatio *float64 `json:"success_ratio,omitempty"`
+	// LatencyUS summarises successful responses only; failures have their
+	// own summaries so they never mix with successful latencies.
+	LatencyUS Latency `json:"latency_us"`
+	// UnexpectedLatencyUS summarises responses with an unexpected status,
+	// ErrorLatencyUS the time from due to failure of transport errors.
+	UnexpectedLatencyUS *Latency `json:"unexpected_latency_us,omitempty"`
+	ErrorLatencyUS      *Latency `json:"error_latency_us,omitempty"`
 	// Spectrum is the latency percentile spectrum (HdrHistogram's percentile
 	// distribution, thinned to at most ~100 points), for charts.
 	Spectrum      []Percentile `json:"spectrum"`
