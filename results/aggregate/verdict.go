@@ -132,27 +132,50 @@ func UnexpectedCodes(l *schema.Load) map[string]uint64 {
 }
 
 // expectMatcher reads meshload's -expect syntax, a comma-separated list of
-// status codes ("200") and classes ("2xx"), into a predicate on decimal
-// status codes. ok is false for anything else.
+// statuses ("204"), classes ("2xx") and inclusive ranges ("200-299"), into a
+// predicate on decimal status codes; as in meshload, only 100-599 can be
+// expected. ok is false for anything else.
 func expectMatcher(expect string) (accept func(code string) bool, ok bool) {
-	codes, classes := map[string]bool{}, map[byte]bool{}
+	type span struct{ lo, hi int }
+	var spans []span
 	for _, tok := range strings.Split(expect, ",") {
 		tok = strings.ToLower(strings.TrimSpace(tok))
+		a, b, isRange := strings.Cut(tok, "-")
 		switch {
 		case len(tok) == 3 && tok[0] >= '1' && tok[0] <= '5' && tok[1:] == "xx":
-			classes[tok[0]] = true
-		case len(tok) == 3 && tok[0] >= '1' && tok[0] <= '5' && isDigit(tok[1]) && isDigit(tok[2]):
-			codes[tok] = true
+			lo := int(tok[0]-'0') * 100
+			spans = append(spans, span{lo, lo + 99})
+		case isRange && status(a) > 0 && status(b) >= status(a):
+			spans = append(spans, span{status(a), status(b)})
+		case !isRange && status(tok) > 0:
+			spans = append(spans, span{status(tok), status(tok)})
 		default:
 			return nil, false
 		}
 	}
 	return func(code string) bool {
-		return codes[code] || len(code) == 3 && classes[code[0]]
+		c := status(code)
+		for _, s := range spans {
+			if c > 0 && c >= s.lo && c <= s.hi {
+				return true
+			}
+		}
+		return false
 	}, true
 }
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+// status parses a 3-digit status in 100-599; 0 for anything else.
+func status(s string) int {
+	s = strings.TrimSpace(s)
+	if len(s) != 3 {
+		return 0
+	}
+	c, err := strconv.Atoi(s)
+	if err != nil || c < 100 || c > 599 {
+		return 0
+	}
+	return c
+}
 
 type count struct {
 	key string

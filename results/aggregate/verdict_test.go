@@ -35,7 +35,9 @@ func TestVerdict(t *testing.T) {
 	otherExpect := load(map[string]uint64{"200": 90, "204": 10}, nil)
 	otherExpect.Expect, otherExpect.Successes, otherExpect.UnexpectedStatus = "200", 90, 10
 	unreadableExpect := load(map[string]uint64{"200": 90, "418": 10}, nil)
-	unreadableExpect.Expect = "200-299"
+	unreadableExpect.Expect = "success"
+	ranges := load(map[string]uint64{"200": 90, "204": 5, "304": 3, "404": 1, "799": 1}, nil)
+	ranges.Expect, ranges.Successes, ranges.UnexpectedStatus = "200-203, 3xx", 93, 7
 
 	tests := []struct {
 		name   string
@@ -61,7 +63,8 @@ func TestVerdict(t *testing.T) {
 			"success 45.45 % < minSuccess 50 %: 503 ×5, 404 ×1, reset ×3, timeout ×3"},
 		{"unclassified", unclassified, 0, false, "responses not classified (meshload wrote no success_ratio; rebuild meshload)"},
 		{"expect from the file", otherExpect, 100, false, "success 90.00 % < minSuccess 100 %: 204 ×10"},
-		{"unreadable expect", unreadableExpect, 100, false, "success 90.00 % < minSuccess 100 %: unexpected status (expect 200-299) ×10"},
+		{"unreadable expect", unreadableExpect, 100, false, "success 90.00 % < minSuccess 100 %: unexpected status (expect success) ×10"},
+		{"ranges, classes, a code beyond 599", ranges, 100, false, "success 93.00 % < minSuccess 100 %: 204 ×5, 404 ×1, 799 ×1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
