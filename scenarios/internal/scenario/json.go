@@ -3,6 +3,8 @@ package scenario
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -23,6 +25,7 @@ type loadJSON struct {
 	RequestBody int       `json:"requestBody"`
 	Service     string    `json:"service"`
 	Path        string    `json:"path"`
+	MinSuccess  string    `json:"minSuccess"`
 }
 
 // MarshalJSON writes durations as Go duration strings ("10s").
@@ -32,7 +35,7 @@ func (l LoadSpec) MarshalJSON() ([]byte, error) {
 		Duration: l.Duration.String(), Warmup: l.Warmup.String(),
 		Repetitions: l.Repetitions, Timeout: l.Timeout.String(),
 		Payload: l.Payload, RequestBody: l.RequestBody,
-		Service: l.Service, Path: l.Path,
+		Service: l.Service, Path: l.Path, MinSuccess: l.MinSuccess.String(),
 	})
 }
 
@@ -48,10 +51,19 @@ func (l *LoadSpec) UnmarshalJSON(data []byte) error {
 			return err
 		}
 	}
+	var minSuccess Percent
+	if j.MinSuccess != "" {
+		f, err := strconv.ParseFloat(strings.TrimSuffix(j.MinSuccess, "%"), 64)
+		if err != nil || !strings.HasSuffix(j.MinSuccess, "%") {
+			return fmt.Errorf("scenario: invalid minSuccess %q", j.MinSuccess)
+		}
+		minSuccess = Percent(f)
+	}
 	*l = LoadSpec{
 		Rates: j.Rates, Connections: j.Connections,
 		Duration: durs[0], Warmup: durs[1], Repetitions: j.Repetitions, Timeout: durs[2],
 		Payload: j.Payload, RequestBody: j.RequestBody, Service: j.Service, Path: j.Path,
+		MinSuccess: minSuccess,
 	}
 	return nil
 }

@@ -394,7 +394,14 @@ func (d *decoder) mapping(n *yaml.Node, path string, pathOf func(string) string,
 	}
 }
 
-var durationType = reflect.TypeFor[time.Duration]()
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	percentType  = reflect.TypeFor[Percent]()
+)
+
+// percentRE is the one way to write a percentage: digits, an optional
+// fraction, the % sign; no sign, exponent or space.
+var percentRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?%$`)
 
 // fieldNames returns the yaml names of a struct type's fields in order.
 func fieldNames(t reflect.Type) (names []string, index map[string]int) {
@@ -461,6 +468,8 @@ func (d *decoder) decodeValue(n *yaml.Node, path string, v reflect.Value, depth 
 		default:
 			v.SetInt(int64(dur))
 		}
+	case t == percentType:
+		d.decodePercent(n, v, wrong)
 	case t.Kind() == reflect.String:
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
 			wrong("a string")
@@ -531,6 +540,30 @@ func (d *decoder) decodeValue(n *yaml.Node, path string, v reflect.Value, depth 
 		d.decodeStruct(n, path, v, depth)
 	default:
 		panic("scenario: no decoder for " + t.String())
+	}
+}
+
+// decodePercent decodes "99.9%" into a Percent (its range is checked by
+// validate). A bare number is refused: 0.999 and 99.9 would both be
+// plausible, and a wrong guess silently changes what fails.
+func (d *decoder) decodePercent(n *yaml.Node, v reflect.Value, wrong func(string)) {
+	const want = "a percentage with the % sign, such as 99.9%"
+	switch {
+	case n.Kind != yaml.ScalarNode:
+		wrong(want)
+	case n.Tag == "!!int" || n.Tag == "!!float":
+		wrong(want + " (a bare number could be a ratio or a percent)")
+	case strings.HasSuffix(n.Value, " %") && percentRE.MatchString(strings.TrimSuffix(n.Value, " %")+"%"):
+		wrong(want + ", without a space before the %")
+	case n.Tag != "!!str" || !percentRE.MatchString(n.Value):
+		wrong(want)
+	default:
+		f, err := strconv.ParseFloat(strings.TrimSuffix(n.Value, "%"), 64)
+		if err != nil || math.IsInf(f, 0) {
+			wrong(want)
+			return
+		}
+		v.SetFloat(f)
 	}
 }
 

@@ -76,7 +76,7 @@ func TestDefaults(t *testing.T) {
 	want := &Scenario{
 		File: "x.yaml", Name: "x", Mode: "loopback", Protocol: "http/1.1",
 		Load: LoadSpec{Rates: []float64{10}, Connections: 16, Duration: 10 * time.Second, Warmup: 2 * time.Second,
-			Repetitions: 3, Timeout: 5 * time.Second, Payload: 1024, Service: "echo", Path: "/"},
+			Repetitions: 3, Timeout: 5 * time.Second, Payload: 1024, Service: "echo", Path: "/", MinSuccess: 100},
 		Backends: []Backend{{Name: "echo", Replicas: 1, ClusterIP: "10.96.0.10", Port: 8080}},
 		Targets:  []Target{{Name: "direct", Kind: "direct", Topology: "direct", TLS: "none"}},
 		Objects:  []map[string]any{},
@@ -116,6 +116,26 @@ objects:
 	}
 }
 
+// minSuccess takes a percentage with its sign, 0% to 100%.
+func TestMinSuccess(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want Percent
+	}{
+		{"", 100}, {"  minSuccess: ~\n", 100}, {"  minSuccess: 0%\n", 0}, {"  minSuccess: 99.9%\n", 99.9},
+		{"  minSuccess: 100%\n", 100}, {"  minSuccess: \"99.95%\"\n", 99.95}, {"  minSuccess: 007.50%\n", 7.5},
+	} {
+		s, err := Parse([]byte("name: x\nload:\n  rates: [10]\n"+tt.in), "x.yaml")
+		if err != nil {
+			t.Errorf("%q: %v", tt.in, err)
+			continue
+		}
+		if s.Load.MinSuccess != tt.want {
+			t.Errorf("%q: minSuccess %v, want %v", tt.in, s.Load.MinSuccess, tt.want)
+		}
+	}
+}
+
 // Every rule has a bad input here, with the exact error it must give.
 func TestParseErrors(t *testing.T) {
 	const ok = "name: x\nload:\n  rates: [10]\n" // lines 1-3, valid
@@ -129,7 +149,7 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "name: x\nload: [\n", "x.yaml:2: invalid YAML: did not find expected node content"},
 		{"two documents", ok + "---\nname: y\n", "x.yaml:4: a second YAML document (a scenario file holds exactly one; remove the '---')"},
 		{"unknown field", ok + "nmae: y\n", "x.yaml:4: nmae: unknown field (here: name, description, mode, protocol, load, backends, targets, objects)"},
-		{"unknown nested field", ok + "  conections: 3\n", "x.yaml:4: load.conections: unknown field (in load: rates, connections, duration, warmup, repetitions, timeout, payload, requestBody, service, path)"},
+		{"unknown nested field", ok + "  conections: 3\n", "x.yaml:4: load.conections: unknown field (in load: rates, connections, duration, warmup, repetitions, timeout, payload, requestBody, service, path, minSuccess)"},
 		{"unknown target field", ok + "targets:\n  - {name: direct, kind: direct, service: echo}\n", "x.yaml:5: targets[0].service: unknown field (in targets[0]: name, kind, topology, tls, eventLoops, split, tolerance)"},
 		{"duplicate key", ok + "name: y\n", "x.yaml:4: name: duplicate key (first at line 1)"},
 		{"merge key", ok + "backends:\n  - <<: {name: a}\n", "x.yaml:5: backends[0]: merge keys (<<) are not supported; write the fields out"},
@@ -175,6 +195,15 @@ func TestParseErrors(t *testing.T) {
 		{"path relative", ok + "  path: api\n", `x.yaml:4: load.path "api": must start with "/"`},
 		{"path space", ok + "  path: /a b\n", `x.yaml:4: load.path "/a b": must not contain spaces or control characters (percent-encode them)`},
 		{"service", ok + "  service: web\n", `x.yaml:4: load.service "web": not a backend (want echo)`},
+		{"min success bare fraction", ok + "  minSuccess: 0.999\n", `x.yaml:4: load.minSuccess 0.999: want a percentage with the % sign, such as 99.9% (a bare number could be a ratio or a percent)`},
+		{"min success bare integer", ok + "  minSuccess: 100\n", `x.yaml:4: load.minSuccess 100: want a percentage with the % sign, such as 99.9% (a bare number could be a ratio or a percent)`},
+		{"min success quoted number", ok + "  minSuccess: \"99\"\n", `x.yaml:4: load.minSuccess "99": want a percentage with the % sign, such as 99.9%`},
+		{"min success space", ok + "  minSuccess: 99.9 %\n", `x.yaml:4: load.minSuccess "99.9 %": want a percentage with the % sign, such as 99.9%, without a space before the %`},
+		{"min success words", ok + "  minSuccess: all%\n", `x.yaml:4: load.minSuccess "all%": want a percentage with the % sign, such as 99.9%`},
+		{"min success negative", ok + "  minSuccess: -1%\n", `x.yaml:4: load.minSuccess "-1%": want a percentage with the % sign, such as 99.9%`},
+		{"min success exponent", ok + "  minSuccess: 1e2%\n", `x.yaml:4: load.minSuccess "1e2%": want a percentage with the % sign, such as 99.9%`},
+		{"min success list", ok + "  minSuccess: [99%]\n", `x.yaml:4: load.minSuccess: want a percentage with the % sign, such as 99.9%, got a list`},
+		{"min success above 100", ok + "  minSuccess: 100.5%\n", `x.yaml:4: load.minSuccess "100.5%": want 0%-100%`},
 
 		// Backends.
 		{"backends empty", ok + "backends: []\n", `x.yaml:4: backends: must not be empty (omit it for one backend "echo")`},

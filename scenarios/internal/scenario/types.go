@@ -11,7 +11,10 @@
 // error names the file, line and field path (see Error).
 package scenario
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Scenario is one file after parsing, defaults and validation.
 type Scenario struct {
@@ -89,7 +92,20 @@ type LoadSpec struct {
 	// Path is the request path (default "/"); it starts with "/" and has
 	// no spaces or control characters.
 	Path string `yaml:"path" json:"path"`
+	// MinSuccess is the lowest share of a step's requests that must
+	// succeed (a response with an expected status, 2xx) for the step to
+	// pass: a percentage 0%-100% written with its sign, "99.9%" (a bare
+	// number is an error: it could be a ratio or a percent). Default 100%:
+	// any failed request fails the step. A step with no response fails
+	// whatever the minimum.
+	MinSuccess Percent `yaml:"minSuccess" json:"minSuccess"`
 }
+
+// Percent is a percentage, 0-100 (99.9 means 99.9 %).
+type Percent float64
+
+// String formats p as a scenario file writes it: "99.9%".
+func (p Percent) String() string { return strconv.FormatFloat(float64(p), 'f', -1, 64) + "%" }
 
 // Backend is one echo service.
 type Backend struct {

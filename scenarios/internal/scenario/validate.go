@@ -28,6 +28,7 @@ const (
 	DefaultTarget      = "direct"
 	DefaultTLS         = TLSNone
 	DefaultTolerance   = 0.02
+	DefaultMinSuccess  = Percent(100)
 )
 
 // Modes, protocols and TLS settings.
@@ -111,6 +112,9 @@ func (d *decoder) defaults(s *Scenario) {
 	dur("load.timeout", &l.Timeout, DefaultTimeout)
 	num("load.payload", &l.Payload, DefaultPayload)
 	str("load.path", &l.Path, DefaultPath)
+	if !d.set["load.minSuccess"] {
+		l.MinSuccess = DefaultMinSuccess
+	}
 	if !d.set["load.service"] && len(s.Backends) > 0 {
 		l.Service = s.Backends[0].Name
 	}
@@ -238,6 +242,9 @@ func (d *decoder) validateLoad(s *Scenario, backends map[string]int) {
 		d.errorf("load.path", q(l.Path), `must start with "/"`)
 	case strings.ContainsFunc(l.Path, func(r rune) bool { return r <= ' ' || r == 0x7f }):
 		d.errorf("load.path", q(l.Path), "must not contain spaces or control characters (percent-encode them)")
+	}
+	if l.MinSuccess < 0 || l.MinSuccess > 100 {
+		d.errorf("load.minSuccess", q(l.MinSuccess.String()), "want 0%%-100%%")
 	}
 	// (A default service is the first backend, checked as such.)
 	if _, ok := backends[l.Service]; !ok && d.set["load.service"] {
