@@ -88,14 +88,17 @@ func number(v float64) string {
 	return group(strconv.FormatFloat(v, 'f', -1, 64))
 }
 
-// counts formats a map of counts as "a 1, b 2" in key order.
+// counts formats a map of counts as "a 1, b 2" in key order, leaving out
+// zeros (meshload lists every standard error kind, most of them 0).
 func counts(m map[string]uint64) string {
-	if len(m) == 0 {
-		return dash
-	}
 	parts := make([]string, 0, len(m))
 	for _, k := range sortedKeys(m) {
-		parts = append(parts, k+" "+group(strconv.FormatUint(m[k], 10)))
+		if m[k] > 0 {
+			parts = append(parts, k+" "+group(strconv.FormatUint(m[k], 10)))
+		}
+	}
+	if len(parts) == 0 {
+		return dash
 	}
 	return strings.Join(parts, ", ")
 }

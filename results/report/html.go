@@ -26,6 +26,8 @@ code { background: #f3f3f3; padding: 0 0.2rem; border-radius: 3px; }
 figure.chart { margin: 1rem 0 1.5rem; }
 figure.chart svg { max-width: 100%; height: auto; border: 1px solid #e0e0e0; }
 figcaption { font-size: 0.85rem; color: #555; max-width: 760px; }
+section.failed { border-left: 4px solid #b00020; background: #fff2f2; padding: 0 1rem 0.5rem; margin: 1rem 0; }
+section.failed h3 { color: #b00020; }
 section.published { border: 2px dashed #b36b00; background: #fff8ec; padding: 0 1rem 1rem; margin-top: 3rem; }
 section.published h2 { border-bottom-color: #b36b00; }
 section.published h2::before { content: "PUBLISHED · "; color: #b36b00; }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/meshbench/meshbench/results/aggregate"
 	"github.com/meshbench/meshbench/results/published"
 	"github.com/meshbench/meshbench/results/schema"
 )
@@ -138,8 +139,9 @@ var modeText = map[string]string{
 	"kind":     "a kind Kubernetes cluster",
 }
 
-// build makes the document for runs and pub; charts only when asked.
-func build(runs []*schema.Run, pub *published.Figures, charts bool) []block {
+// build makes the document for runs and pub; html adds the charts and puts
+// each run's failed steps at its top.
+func build(runs []*schema.Run, pub *published.Figures, html bool) []block {
 	var out []block
 	if len(runs) == 0 {
 		out = append(out, paragraph{
@@ -156,7 +158,7 @@ func build(runs []*schema.Run, pub *published.Figures, charts bool) []block {
 		})
 	}
 	for i, run := range runs {
-		out = append(out, runSection(i, newRunView(run), charts))
+		out = append(out, runSection(i, newRunView(run), html))
 	}
 	out = append(out, publishedSection(pub))
 	return out
@@ -169,8 +171,9 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func runSection(i int, v *runView, charts bool) section {
+func runSection(i int, v *runView, html bool) section {
 	run := v.run
+	charts := html
 	sec := section{class: "run", id: fmt.Sprintf("run-%d", i+1)}
 	add := func(bl ...block) { sec.blocks = append(sec.blocks, bl...) }
 
@@ -191,6 +194,18 @@ func runSection(i int, v *runView, charts bool) section {
 		p = append(p, txt(", scenario file "), code(run.Scenario.File))
 	}
 	add(append(p, txt(".")))
+
+	// Failed steps come first: a reader must not take a table of medians
+	// for the whole story. The HTML shows the steps themselves up here;
+	// the Markdown (BENCHMARKS.md) says how many and lists them below.
+	failed := failedCount(v)
+	if failed > 0 {
+		add(paragraph{bold(fmt.Sprintf("%d of %d steps failed", failed, len(run.Steps))),
+			txt(" (listed under \"Failed and skipped steps\"); their latency is left out of every table and chart.")})
+	}
+	if failed > 0 && html {
+		add(section{class: "failed", id: sec.id + "-failed", blocks: []block{heading{3, "Failed and skipped steps"}, failedTable(v)}})
+	}
 
 	add(heading{3, "Machine"})
 	add(machine(run.Environment))
@@ -226,8 +241,10 @@ func runSection(i int, v *runView, charts bool) section {
 	add(heading{3, "Traffic split checks"})
 	add(splitTable(v))
 
-	add(heading{3, "Failed and skipped steps"})
-	add(failedTable(v))
+	if failed == 0 || !html {
+		add(heading{3, "Failed and skipped steps"})
+		add(failedTable(v))
+	}
 
 	add(heading{3, "Warnings"})
 	if len(run.Warnings) == 0 {
@@ -301,8 +318,8 @@ func latencyTable(v *runView) []block {
 		return []block{paragraph{txt("This result file has no summaries.")}}
 	}
 	tb := table{
-		head:  []string{"target", "rate (req/s)", "reps", "failed", "achieved (req/s)", "p50", "p90", "p99", "added p50", "added p90", "added p99"},
-		right: []bool{false, true, true, true, true, true, true, true, true, true, true},
+		head:  []string{"target", "rate (req/s)", "reps", "failed", "success", "achieved (req/s)", "p50", "p90", "p99", "added p50", "added p90", "added p99"},
+		right: []bool{false, true, true, true, true, true, true, true, true, true, true, true},
 	}
 	var marked []string
 	for _, s := range v.sums {
@@ -311,7 +328,7 @@ func latencyTable(v *runView) []block {
 			name += " †"
 			marked = append(marked, fmt.Sprintf("%d of %d steps of %s at %s req/s", s.Disturbed, stepsOf(v, s), oneLine(s.Target), rateText(s.Rate)))
 		}
-		row := []string{name, rateText(s.Rate), strconv.Itoa(s.Repetitions), strconv.Itoa(s.Failed)}
+		row := []string{name, rateText(s.Rate), strconv.Itoa(s.Repetitions), strconv.Itoa(s.Failed), successOf(v, s)}
 		if !measured(s) {
 			row = append(row, dash, dash, dash, dash, dash, dash, dash)
 		} else {
@@ -413,19 +430,25 @@ func throughputTable(v *runView) block {
 		return paragraph{txt("This result file has no summaries.")}
 	}
 	tb := table{
-		head:  []string{"target", "rate (req/s)", "achieved (req/s)", "of target", "requests", "errors", "errors by kind"},
-		right: []bool{false, true, true, true, true, true, false},
+		head:  []string{"target", "rate (req/s)", "achieved (req/s)", "of target", "requests", "unexpected status", "errors", "errors by kind"},
+		right: []bool{false, true, true, true, true, false, true, false},
 	}
 	for _, s := range v.sums {
-		var requests uint64
-		byKind := map[string]uint64{}
+		// Every step with a load counts here, failed ones too: they are
+		// where the failures are.
+		var requests, errs uint64
+		byKind, byCode := map[string]uint64{}, map[string]uint64{}
 		for _, st := range v.steps[tr{s.Target, s.Rate}] {
 			if st.Load == nil {
 				continue
 			}
 			requests += st.Load.Requests
+			errs += st.Load.Errors
 			for k, n := range st.Load.ErrorsByKind {
 				byKind[oneLine(k)] += n
+			}
+			for k, n := range aggregate.UnexpectedCodes(st.Load) {
+				byCode[oneLine(k)] += n
 			}
 		}
 		achieved, share := dash, dash
@@ -436,7 +459,7 @@ func throughputTable(v *runView) block {
 			}
 		}
 		tb.rows = append(tb.rows, []string{oneLine(s.Target), rateText(s.Rate), achieved, share,
-			group(strconv.FormatUint(requests, 10)), group(strconv.FormatUint(s.Errors, 10)), counts(byKind)})
+			group(strconv.FormatUint(requests, 10)), counts(byCode), group(strconv.FormatUint(errs, 10)), counts(byKind)})
 	}
 	return tb
 }
@@ -493,9 +516,10 @@ func splitTable(v *runView) block {
 
 func failedTable(v *runView) block {
 	tb := table{
-		head:  []string{"target", "rate (req/s)", "rep", "status", "error"},
-		right: []bool{false, true, true, false, false},
+		head:  []string{"target", "rate (req/s)", "rep", "status", "success", "failures", "error"},
+		right: []bool{false, true, true, false, true, false, false},
 	}
+	var failed, skipped [][]string
 	for i := range v.run.Steps {
 		st := &v.run.Steps[i]
 		if st.Status == "ok" {
@@ -505,12 +529,66 @@ func failedTable(v *runView) block {
 		if msg == "" {
 			msg = "(no error recorded)"
 		}
-		tb.rows = append(tb.rows, []string{oneLine(st.Target), rateText(st.Rate), strconv.Itoa(st.Repetition), oneLine(st.Status), msg})
+		success, failures := dash, dash
+		if st.Load != nil {
+			success = ratioText(st.Load.SuccessRatio)
+			if f := oneLine(aggregate.Failures(st.Load)); f != "" {
+				failures = f
+			}
+		}
+		row := []string{oneLine(st.Target), rateText(st.Rate), strconv.Itoa(st.Repetition), oneLine(st.Status), success, failures, msg}
+		if st.Status == "skipped" {
+			skipped = append(skipped, row)
+		} else {
+			failed = append(failed, row)
+		}
 	}
+	tb.rows = append(failed, skipped...)
 	if len(tb.rows) == 0 {
 		return paragraph{txt("None: every step completed.")}
 	}
 	return tb
+}
+
+// failedCount is the number of steps that failed (skipped ones are not).
+func failedCount(v *runView) int {
+	n := 0
+	for _, s := range v.run.Steps {
+		if s.Status != "ok" && s.Status != "skipped" {
+			n++
+		}
+	}
+	return n
+}
+
+// ratioText formats a step's success ratio; a result file written before
+// responses were classified has none, shown as not measured rather than 0 %.
+func ratioText(r *float64) string {
+	if r == nil {
+		return dash
+	}
+	return aggregate.Percent(*r)
+}
+
+// successOf is the success ratio of a target at a rate as median (min–max)
+// over every step with a classified load, failed steps included: the
+// column is where a failing target shows.
+func successOf(v *runView, s schema.Summary) string {
+	var rs []float64
+	for _, st := range v.steps[tr{s.Target, s.Rate}] {
+		if st.Load != nil && st.Load.SuccessRatio != nil {
+			rs = append(rs, *st.Load.SuccessRatio)
+		}
+	}
+	if len(rs) == 0 {
+		return dash
+	}
+	sort.Float64s(rs)
+	med := rs[len(rs)/2]
+	if len(rs)%2 == 0 {
+		med = (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
+	}
+	return spreadOf(schema.Spread{Median: med, Min: rs[0], Max: rs[len(rs)-1]}, aggregate.Percent)
 }
 
 func publishedSection(pub *published.Figures) section {

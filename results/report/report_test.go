@@ -53,7 +53,7 @@ func TestLoadDirNewestPerScenario(t *testing.T) {
 	for _, r := range runs {
 		got = append(got, r.ID)
 	}
-	want := []string{"20261120T140000Z-canary", "20261123T101500Z-default"} // by scenario name; older default left out
+	want := []string{"20261120T140000Z-canary", "20261123T101500Z-default", "20261124T090000Z-outage"} // by scenario name; older default left out
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("LoadDir = %v, want %v", got, want)
 	}
@@ -218,7 +218,7 @@ func TestMarkdownContent(t *testing.T) {
 		"reset 1, timeout 3",
 		"| meshproxy | 1,000 | 3 | reviews-v1 | 90.0 % | 87.4 % | 8,738 | no | reviews-v2 served 12.6 %, outside 10 % ± 2 % |",
 		"| meshproxy | 1,000 | 3 | reviews-v2 | 10.0 % | 12.6 % | 1,262 | no |  |",
-		"| nginx | 10,000 | 2 | failed | nginx: exited before ready",
+		"| nginx | 10,000 | 2 | failed | – | – | nginx: exited before ready",
 		"- envoy: not on PATH, skipped",
 		"## Published figures (not measured here)",
 		"**Published, not measured:**",
@@ -375,9 +375,9 @@ func TestHTMLCharts(t *testing.T) {
 	wellFormed(t, h)
 	svgs := svgRe.FindAllString(h, -1)
 	// canary: spectrum at 500, p99, memory = 3; default: spectra at 1000 and
-	// 10000, p99, memory = 4.
-	if len(svgs) != 7 {
-		t.Fatalf("%d charts, want 7", len(svgs))
+	// 10000, p99, memory = 4; outage: spectrum at 1000, p99, memory = 3.
+	if len(svgs) != 10 {
+		t.Fatalf("%d charts, want 10", len(svgs))
 	}
 	for _, want := range []string{
 		"Latency by percentile at 1,000 req/s",
@@ -584,5 +584,69 @@ func TestReplaceSectionWithRealReport(t *testing.T) {
 	out2, err := ReplaceSection(out, empty.Bytes())
 	if err != nil || bytes.Contains(out2, []byte("meshproxy-pair-mtls")) || !bytes.Contains(out2, []byte("No result files yet.")) {
 		t.Errorf("re-replace failed: %v", err)
+	}
+}
+
+// runByName returns the fixture run of a scenario.
+func runByName(t *testing.T, runs []*schema.Run, name string) *schema.Run {
+	t.Helper()
+	for _, r := range runs {
+		if r.Scenario.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no fixture run of scenario %s", name)
+	return nil
+}
+
+// TestFailedSteps: the outage fixture's meshproxy answered 503 (one
+// repetition partly, one wholly). The success column shows it, failed steps
+// come before skipped ones (the run measured envoy, skipped, first) with
+// their failures by code and kind, the HTML shows them at the top of the
+// run, and files without a success classification show a dash, not 0 %.
+func TestFailedSteps(t *testing.T) {
+	runs, _ := loadFixtures(t)
+	md := render(t, Markdown, runs, nil)
+	outage := md[strings.Index(md, "## Scenario outage"):]
+	for _, want := range []string{
+		"**2 of 8 steps failed** (listed under \"Failed and skipped steps\")",
+		"| target | rate (req/s) | reps | failed | success | achieved (req/s) |",
+		"| direct | 1,000 | 2 | 0 | 100 % |",
+		"| meshproxy | 1,000 | 0 | 2 | 48.10 % (0 %–96.20 %) | – |",
+		"| nginx | 1,000 | 2 | 0 | 99.97 % (99.94 %–100 %) |",
+		"| meshproxy | 1,000 | – | – | 19,991 | 503 10,373 | 2 | reset 2 |",
+		"| meshproxy | 1,000 | 1 | failed | 96.20 % | 503 ×377, reset ×2 | success 96.20 % &lt; minSuccess 99.9 %: 503 ×377, reset ×2 |",
+		"| meshproxy | 1,000 | 2 | failed | 0 % | 503 ×9996 |",
+	} {
+		if !strings.Contains(outage, want) {
+			t.Errorf("outage report lacks %q", want)
+		}
+	}
+	if f, s := strings.Index(outage, "| 2 | failed |"), strings.Index(outage, "| 1 | skipped |"); f < 0 || s < f {
+		t.Errorf("failed steps (at %d) are not listed before skipped ones (at %d)", f, s)
+	}
+	// Files written before responses were classified: a dash, never 0 %.
+	if !strings.Contains(md, "| direct | 500 | 1 | 0 | – | 499.8 |") {
+		t.Error("an unclassified run does not show – in the success column")
+	}
+	if strings.Contains(md[:strings.Index(md, "## Scenario outage")], "| 0 % |") {
+		t.Error("an unclassified run shows a success of 0 %")
+	}
+	unclassified := runByName(t, runs, "outage")
+	unclassified.Steps[6].Load.SuccessRatio = nil // meshproxy, repetition 2
+	md = render(t, Markdown, []*schema.Run{unclassified}, nil)
+	if !strings.Contains(md, "| meshproxy | 1,000 | 2 | failed | – | 503 ×9996 |") || !strings.Contains(md, "| meshproxy | 1,000 | 0 | 2 | 96.20 % |") {
+		t.Errorf("a step without a success ratio is not shown as –:\n%s", md)
+	}
+
+	// HTML: the failed steps at the top of their run, before the tables.
+	h := render(t, HTML, runs, nil)
+	run3 := h[strings.Index(h, `<section class="run" id="run-3">`):]
+	top, machine := strings.Index(run3, `<section class="failed" id="run-3-failed">`), strings.Index(run3, "<h3>Machine</h3>")
+	if top < 0 || machine < top || strings.Count(run3, "<h3>Failed and skipped steps</h3>") != 1 {
+		t.Errorf("HTML: failed steps at %d, machine at %d; want them once, at the top", top, machine)
+	}
+	if strings.Contains(h[:strings.Index(h, `id="run-2"`)], `class="failed"`) {
+		t.Error("HTML: a run without failed steps has a failed section")
 	}
 }
