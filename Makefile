@@ -6,7 +6,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build test vet bench report gate gate-run baseline bench-go bench-hop bench-pair bench-load fuzz clean
+.PHONY: all build test vet bench report gate gate-run baseline bench-go bench-hop bench-pair bench-load fuzz mutants clean
 
 all: build
 
@@ -78,6 +78,11 @@ fuzz:
 	for t in FuzzParseRequest FuzzParseResponse FuzzChunkedScanner; do \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./proxy/internal/http1/ || exit 1; \
 	done
+
+# Deliberate breakages (scripts/mutants.sh -l lists them) applied one at a
+# time to a temporary copy; fails unless each one's tests catch it.
+mutants:
+	GO=$(GO) scripts/mutants.sh
 
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# scripts/mutants.sh (make mutants): proves that the tests fail when the
+# features they guard break. Each mutant is one deliberate breakage, a small
+# exact text substitution in one Go file, plus the tests that must catch it.
+# On a temporary copy of the repository (the files git tracks or would add,
+# as they are in the working tree), the script
+#   1. checks that every mutant's text occurs exactly once in its file (a
+#      mutant that no longer applies fails the run, named, before any test);
+#   2. runs each mutant's tests on the unmutated copy: they must pass there,
+#      or a "caught" below would mean nothing;
+#   3. per mutant: applies it, checks that the package still builds, runs its
+#      tests (-count=1, with a timeout), records caught or MISSED, restores.
+# It prints a table and exits 1 unless every mutant is caught. The copy is
+# removed on every exit path.
+#
+# Usage: scripts/mutants.sh [-l] [NAME...]   (-l lists; NAMEs pick mutants)
+# Environment: GO (default go), MUTANT_TIMEOUT (per go test, default 180s).
+set -euo pipefail
+
+GO=${GO:-go}
+TIMEOUT=${MUTANT_TIMEOUT:-180s}
+root=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
+me=$(basename "$0")
+
+# --- the mutants -----------------------------------------------------------
+# mutant NAME FILE FROM TO PACKAGES RUN
+#   FROM must occur exactly once in FILE; it is replaced by TO. PACKAGES
+#   (space-separated) and RUN (a go test -run pattern) are the tests that
+#   must fail once it is applied.
+names=() files=() froms=() tos=() pkgs=() runs=() whats=()
+mutant() {
+	names+=("$1") whats+=("$2") files+=("$3") froms+=("$4") tos+=("$5") pkgs+=("$6") runs+=("$7")
+}
+
+mutant no-co-correction \
+	"meshload measures latency from the send time, not the due time (both engines record here)" \
+	loadgen/internal/runner/runner.go \
+	'us := clampUS(doneAt.Sub(due))' \
+	'us := clampUS(doneAt.Sub(sent))' \
+	./loadgen/internal/runner '^TestCoordinatedOmission$'
+
+mutant alloc-in-dispatch \
+	"the proxy allocates a copy of each request head in dispatch" \
+	proxy/internal/engine/downstream.go \
+	'func (d *downConn) dispatch(head []byte) {' \
+	'func (d *downConn) dispatch(head []byte) { _ = append([]byte(nil), head...)' \
+	./proxy/internal/engine '^TestRealPathDoesNotAllocate$'
+
+mutant ignore-route-weights \
+	"an HTTPRoute's weighted split always picks its first backend" \
+	proxy/internal/route/route.go \
+	'			return r.picks[i]' \
+	'			return r.picks[0*i]' \
+	./proxy/internal/route '^(TestExampleSplit|TestConformanceMeshSplit)$'
+
+mutant accept-cl-with-te \
+	"a message with both Content-Length and Transfer-Encoding is accepted" \
+	proxy/internal/http1/fields.go \
+	'		return ErrContentLengthWithTransferEncoding' \
+	'		return nil' \
+	./proxy/internal/http1 '^(TestParseRequestInvalid|TestParseResponseInvalid)$'
+
+mutant skip-client-cert-check \
+	"the inbound mTLS server accepts any client (no certificate, wrong CA, expired)" \
+	proxy/internal/identity/verify.go \
+	'	return s.verifyPeer(cs, x509.ExtKeyUsageClientAuth, "")' \
+	'	return nil' \
+	./proxy/internal/identity '^TestHandshakeRefusedByServer$'
+
+mutant 503-is-success \
+	"meshload counts a 503 as an expected status (a success)" \
+	loadgen/internal/expect/expect.go \
+	'func (s Set) Match(code int) bool {' \
+	'func (s Set) Match(code int) bool { if code == 503 { return true }' \
+	./loadgen/internal/expect '.'
+
+# --- selection ---------------------------------------------------------------
+if [ "${1:-}" = -l ]; then
+	for i in "${!names[@]}"; do
+		printf '%-24s %s\n' "${names[i]}" "${whats[i]}"
+	done
+	exit 0
+fi
+selected=()
+if [ $# -eq 0 ]; then
+	selected=("${!names[@]}")
+else
+	for want in "$@"; do
+		found=
+		for i in "${!names[@]}"; do
+			[ "${names[i]}" = "$want" ] && found=$i
+		done
+		if [ -z "$found" ]; then
+			echo "$me: no mutant named $want (see $me -l)" >&2
+			exit 2
+		fi
+		selected+=("$found")
+	done
+fi
+
+# --- the copy ----------------------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/mutants.XXXXXX")
+cleanup() { rm -rf "$work"; }
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+repo=$work/repo
+mkdir "$repo"
+# Tracked and new (not ignored) files as they are now, so uncommitted work
+# is what gets tested; a tracked file deleted in the working tree is left out.
+(
+	cd "$root"
+	git ls-files -z --cached --others --exclude-standard |
+		while IFS= read -r -d '' f; do
+			if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
+		done |
+		tar --null --ignore-failed-read -T - -cf -
+) | tar -C "$repo" -xf -
+
+# occurrences FILE TEXT: how many times TEXT occurs in FILE, literally.
+occurrences() {
+	local content rest
+	IFS= read -r -d '' content <"$1" || true
+	rest=${content//"$2"/}
+	echo $(((${#content} - ${#rest}) / ${#2}))
+}
+
+# substitute FILE FROM TO: replace the one occurrence of FROM, literally.
+substitute() {
+	local content
+	IFS= read -r -d '' content <"$1" || true
+	printf '%s' "${content/"$2"/"$3"}" >"$1"
+}
+
+# --- 1. every mutant still applies -------------------------------------------
+stale=0
+for i in "${selected[@]}"; do
+	f=$repo/${files[i]}
+	if [ ! -f "$f" ]; then
+		echo "$me: mutant ${names[i]}: ${files[i]} does not exist" >&2
+		stale=1
+		continue
+	fi
+	n=$(occurrences "$f" "${froms[i]}")
+	if [ "$n" -ne 1 ]; then
+		echo "$me: mutant ${names[i]}: its text occurs $n times in ${files[i]}, want exactly 1 (update the mutant list): ${froms[i]}" >&2
+		stale=1
+	fi
+done
+if [ "$stale" -ne 0 ]; then
+	exit 1
+fi
+
+# gotest IDX LOG: the mutant's tests in the copy; the exit status of go test.
+gotest() {
+	local -a p
+	read -r -a p <<<"${pkgs[$1]}"
+	(cd "$repo" && "$GO" test -count=1 -timeout "$TIMEOUT" -run "${runs[$1]}" "${p[@]}") >"$2" 2>&1
+}
+
+# --- 2. the tests pass without any mutant ------------------------------------
+declare -A passed=()
+for i in "${selected[@]}"; do
+	key="${pkgs[i]} -run ${runs[i]}"
+	[ -n "${passed[$key]:-}" ] && continue
+	log=$work/clean.log
+	if ! gotest "$i" "$log"; then
+		echo "$me: without any mutant, go test $key fails; fix that first:" >&2
+		tail -n 30 "$log" >&2
+		exit 1
+	fi
+	if grep -q 'no tests to run' "$log"; then
+		echo "$me: mutant ${names[i]}: -run '${runs[i]}' matches no test in ${pkgs[i]}" >&2
+		exit 1
+	fi
+	passed[$key]=1
+done
+
+# --- 3. each mutant ------------------------------------------------------------
+results=() seconds=() evidence=()
+for i in "${selected[@]}"; do
+	f=$repo/${files[i]}
+	cp "$f" "$work/original"
+	substitute "$f" "${froms[i]}" "${tos[i]}"
+	log=$work/${names[i]}.log
+	start=$SECONDS
+	if ! (cd "$repo" && "$GO" build "./$(dirname "${files[i]}")") >"$log" 2>&1; then
+		results[i]="DOES NOT BUILD"
+		evidence[i]=$(grep -m 1 -v '^#' "$log" || true)
+	elif gotest "$i" "$log"; then
+		results[i]=MISSED
+		evidence[i]="go test ${pkgs[i]} -run '${runs[i]}' passed"
+	else
+		results[i]=caught
+		evidence[i]=$(grep -m 1 -E -- '^(\s*--- FAIL|panic:|FAIL\s)' "$log" | sed 's/^\s*//' || true)
+	fi
+	seconds[i]=$((SECONDS - start))
+	cp "$work/original" "$f"
+	printf '%s: %s\n' "${names[i]}" "${results[i]}" >&2
+done
+
+# --- the table -----------------------------------------------------------------
+echo
+printf '%-24s %-14s %5s  %s\n' MUTANT RESULT SECS "TESTS (first failure)"
+bad=0
+for i in "${selected[@]}"; do
+	printf '%-24s %-14s %5s  %s -run %s (%s)\n' "${names[i]}" "${results[i]}" "${seconds[i]}" \
+		"${pkgs[i]}" "${runs[i]}" "${evidence[i]}"
+	[ "${results[i]}" = caught ] || bad=1
+done
+if [ "$bad" -ne 0 ]; then
+	echo "$me: not every mutant was caught" >&2
+	exit 1
+fi
+echo "$me: all ${#selected[@]} mutants caught"
