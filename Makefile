@@ -58,19 +58,28 @@ gate: gate-run
 baseline: gate-run
 	cp $$(ls $(BIN)/gate/*-gate.json) results/baseline.json
 
+# The stand-alone benchmarks of BENCHMARKS.md. Each waits for a quiet machine,
+# writes its raw rows to results/standalone/<bench>/<UTC time>*.tsv (.txt for
+# the Go benchmarks; commit them) and prints its section; make
+# report-standalone then rewrites those sections of BENCHMARKS.md from the
+# newest raw file of each. See results/standalone/README.md.
 bench-go:
-	@mkdir -p $(BIN)
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./proxy/... ./loadgen/... | tee $(BIN)/bench-go.txt
+	GO=$(GO) scripts/gobench.sh
 
 bench-hop: build
 	scripts/hopbench.sh
 
+# LOOPS=1 make bench-pair: proxies with eventLoops 1 (a separate section).
 bench-pair: build
 	scripts/pairbench.sh
 
 # meshload beside wrk (closed loop, generator CPU per request).
 bench-load: build
 	scripts/loadbench.sh
+
+.PHONY: report-standalone
+report-standalone:
+	$(GO) run ./results/standalone/cmd/standalone-report -doc BENCHMARKS.md -dir results/standalone
 
 # Run each fuzz target for FUZZTIME (default 30s); new corpus entries land in testdata/.
 FUZZTIME ?= 30s

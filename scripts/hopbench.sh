@@ -2,22 +2,27 @@
 # One-hop loopback benchmark: wrk -> [proxy] -> meshbench echo (1 KiB bodies,
 # 16 keep-alive connections), closed loop. Targets, in alternating order and
 # repeated REPEAT times: direct (no proxy), meshproxy, nginx (when installed).
-# For each run it reports requests/s, the proxy's CPU time per request (from
-# /proc/PID/stat, summed over all of the proxy's processes) and its RSS: idle
-# (before the first request) and peak (VmHWM, after the run).
+# For each run it records requests/s, wrk's latency p50/p99, failed requests
+# (non-2xx/3xx and socket errors), the proxy's CPU time per request (from
+# /proc/PID/stat, summed over all of the proxy's processes), wrk's own CPU per
+# request, the proxy's RSS: idle (before the first request) and peak (VmHWM
+# after the run), and how busy the rest of the machine was during the run.
 #
-#   scripts/hopbench.sh            # defaults: DURATION=10s REPEAT=3 CONNS=16
-#   DURATION=5s REPEAT=5 scripts/hopbench.sh
+#   scripts/hopbench.sh                       # defaults: DURATION=10s REPEAT=5 CONNS=16
+#   TAG=serial CONNS=1 DURATION=4s scripts/hopbench.sh
 #
-# Needs wrk (apt-get install wrk); nginx is optional (apt-get install nginx-light).
-# Writes bin/hopbench.tsv and prints a summary table (median and spread).
+# Needs wrk and GNU time (apt-get install wrk time); nginx is optional
+# (apt-get install nginx). Waits for a quiet machine first (wait_quiet in
+# scripts/lib.sh). Writes one row per target and round to
+# results/standalone/hopbench/<UTC time>[-TAG].tsv (commit it), then prints
+# the section `make report-standalone` renders from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 bench_workspace # WORK (removed on exit) and PIDS (killed on exit)
 
 DURATION=${DURATION:-10s}
-REPEAT=${REPEAT:-3}
+REPEAT=${REPEAT:-5}
 CONNS=${CONNS:-16}
 SIZE=${SIZE:-1024}
 BASE_PORT=${BASE_PORT:-18100}
@@ -25,14 +30,13 @@ ECHO_PORT=$BASE_PORT
 MESH_PORT=$((BASE_PORT + 1))
 ADMIN_PORT=$((BASE_PORT + 2))
 NGINX_PORT=$((BASE_PORT + 3))
-OUT=bin/hopbench.tsv
+TAG=${TAG:-}
 
 command -v wrk >/dev/null || { echo "hopbench: wrk not found (apt-get install wrk)" >&2; exit 1; }
 [ -x bin/meshproxy ] && [ -x bin/meshbench ] || { echo "hopbench: run make build first" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "hopbench: GNU time not found (apt-get install time)" >&2; exit 1; }
 
-
-
-
+wait_quiet
 bin/meshbench echo -listen "127.0.0.1:$ECHO_PORT" -size "$SIZE" -name echo 2>/dev/null &
 PIDS+=($!)
 wait_port "$ECHO_PORT"
@@ -122,7 +126,11 @@ pids_of() {
 }
 
 TICK=$(getconf CLK_TCK)
-printf "target\trun\treq_per_s\tcpu_us_per_req\trss_idle_kib\trss_peak_kib\n" >"$OUT"
+raw_open hopbench "$TAG"
+raw_meta params "DURATION=$DURATION REPEAT=$REPEAT CONNS=$CONNS SIZE=$SIZE"
+raw_meta tools "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)${NGINX_VERSION:+, nginx $NGINX_VERSION (worker_processes auto, upstream keepalive 64, access_log off)}"
+raw_meta meshproxy "$(bin/meshproxy -version), defaults (one event loop per core)"
+printf "date\tcommit\ttarget\trun\treq_per_s\trequests\tnon2xx\tsocket_errors\tp50_ms\tp99_ms\tcpu_us_per_req\tgen_cpu_us_per_req\trss_idle_kib\trss_peak_kib\tloadavg1\tother_cores\tsteal_pct\n" >>"$RAW"
 # RSS before any request: the idle figure
 declare -A IDLE
 for t in "${targets[@]}"; do
@@ -133,36 +141,47 @@ done
 # warm-up so pools and caches exist before measuring
 for t in "${targets[@]}"; do wrk -t1 -c"$CONNS" -d2s -H "Host: echo" "$(url_of "$t")" >/dev/null; done
 
+# every process of ours: their CPU is subtracted from the machine's to get
+# what other processes used during a run
+ALL_PIDS=("${PIDS[@]}" "${NGINX_PIDS[@]}")
+
+# wrk prints latency as 123.45us, 1.23ms or 1.02s -> milliseconds
+wrk_ms() {
+	awk -v p="$1" '$1 == p {
+		v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+		printf "%.3f", (u == "us" ? v / 1000 : u == "ms" ? v : u == "s" ? v * 1000 : -1) }' "$2"
+}
+
 for run in $(seq "$REPEAT"); do
 	for t in "${targets[@]}"; do
 		pids=$(pids_of "$t")
 		idle=${IDLE[$t]} c0=0
 		if [ -n "$pids" ]; then c0=$(cpu_ticks $pids); fi
-		res=$(wrk -t1 -c"$CONNS" -d"$DURATION" -H "Host: echo" "$(url_of "$t")")
-		total=$(echo "$res" | awk '/requests in/ {print $1}')
-		rps=$(echo "$res" | awk '/Requests\/sec/ {print $2}')
-		cpu=0 peak=0
+		la=$(loadavg1) s0=$(stat_cpu) o0=$(cpu_ticks "${ALL_PIDS[@]}")
+		/usr/bin/time -o "$WORK/time" -f "%U %S" wrk -t1 -c"$CONNS" -d"$DURATION" --latency -H "Host: echo" "$(url_of "$t")" >"$WORK/wrk.txt"
+		s1=$(stat_cpu) o1=$(cpu_ticks "${ALL_PIDS[@]}")
+		total=$(awk '/requests in/ {print $1}' "$WORK/wrk.txt")
+		rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.txt")
+		[ -n "$total" ] && [ -n "$rps" ] || { echo "hopbench: cannot read wrk's output for $t, round $run:" >&2; cat "$WORK/wrk.txt" >&2; exit 1; }
+		non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$WORK/wrk.txt")
+		serr=$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$WORK/wrk.txt")
+		p50=$(wrk_ms 50% "$WORK/wrk.txt") p99=$(wrk_ms 99% "$WORK/wrk.txt")
+		gen=$(awk -v n="$total" '{ printf "%.1f", ($1 + $2) / n * 1e6 }' "$WORK/time")
+		own=$(($(awk -v hz="$TICK" '{ printf "%d", ($1 + $2) * hz }' "$WORK/time") + o1 - o0))
+		read -r other steal < <(busyness "$s0" "$s1" "$own")
+		cpu=- peak=-
 		if [ -n "$pids" ]; then
 			c1=$(cpu_ticks $pids)
 			peak=$(status_kib VmHWM $pids)
 			cpu=$(awk -v d=$((c1 - c0)) -v n="$total" -v hz="$TICK" 'BEGIN { printf "%.1f", d / hz / n * 1e6 }')
 		fi
-		printf "%s\t%s\t%s\t%s\t%s\t%s\n" "$t" "$run" "$rps" "$cpu" "$idle" "$peak" | tee -a "$OUT"
+		[ "$t" = direct ] && idle=-
+		printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" \
+			"$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$COMMIT" "$t" "$run" "$rps" "$total" "${non2xx:-0}" "${serr:-0}" \
+			"$p50" "$p99" "$cpu" "$gen" "$idle" "$peak" "$la" "$other" "$steal" | tee -a "$RAW"
 	done
 done
 
 echo
-echo "median (min-max) over $REPEAT runs of $DURATION, $CONNS connections, $SIZE B responses, $(nproc) CPUs:"
-awk -F'\t' 'NR > 1 { v[$1, ++n[$1]] = $3; c[$1, n[$1]] = $4; p[$1] = ($6 > p[$1] ? $6 : p[$1]); i[$1] = $5; order[$1] = order[$1] ? order[$1] : ++k; name[k] = $1 }
-function med(a, t, m,   x, j, i, tmp) {
-	for (j = 1; j <= m; j++) x[j] = a[t, j] + 0
-	for (j = 2; j <= m; j++) for (i = j; i > 1 && x[i - 1] > x[i]; i--) { tmp = x[i]; x[i] = x[i - 1]; x[i - 1] = tmp }
-	return x[int((m + 1) / 2)] }
-function mn(a, t, m,   j, r) { r = a[t, 1]; for (j = 2; j <= m; j++) if (a[t, j] + 0 < r + 0) r = a[t, j]; return r }
-function mx(a, t, m,   j, r) { r = a[t, 1]; for (j = 2; j <= m; j++) if (a[t, j] + 0 > r + 0) r = a[t, j]; return r }
-END {
-	printf "%-10s %24s %24s %12s %12s\n", "target", "req/s", "CPU us/req", "RSS idle", "RSS peak"
-	for (q = 1; q <= k; q++) { t = name[q]; m = n[t]
-		printf "%-10s %10.0f (%6.0f-%6.0f) %10.1f (%5.1f-%5.1f) %9.1f MiB %9.1f MiB\n", t, med(v, t, m), mn(v, t, m), mx(v, t, m), med(c, t, m), mn(c, t, m), mx(c, t, m), i[t] / 1024, p[t] / 1024 }
-}' "$OUT"
-[ -n "${NGINX_VERSION:-}" ] && echo "nginx $NGINX_VERSION, worker_processes auto, upstream keepalive 64, access_log off"
+echo "raw rows: $RAW"
+go run ./results/standalone/cmd/standalone-report -show "$RAW"

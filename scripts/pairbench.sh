@@ -4,17 +4,24 @@
 # the direct path, at fixed request rates (default 1000 and 10000 req/s),
 # 16 connections, 1 KiB responses. Targets alternate in every round.
 #
-# For each run: achieved rate, p50/p99 latency and the added latency over
-# direct measured in the same round, CPU time per request of each proxy
-# (/proc/PID/stat) and their RSS. hey throttles each connection to rate/16;
-# it does not correct coordinated omission (meshload will).
+# For each run: achieved rate, hey's p50/p99 latency, responses other than
+# 200 and transport errors, CPU time per request of each proxy
+# (/proc/PID/stat), hey's own CPU, the proxies' RSS (idle and peak), and how
+# busy the rest of the machine was. The added latency over direct (same
+# round) is computed from these rows by the renderer. hey throttles each
+# connection to rate/16 and measures from the send time: it does not correct
+# coordinated omission (meshload does; `make bench` uses it).
 #
 #   scripts/pairbench.sh                  # RATES="1000 10000" DURATION=10s REPEAT=3 LOOPS=0
+#   LOOPS=1 scripts/pairbench.sh
 #
 # LOOPS sets spec.eventLoops of every proxy (0 = one per core; meshproxy then
 # also sets GOMAXPROCS to it).
 #
-# Needs hey (apt-get install hey). Writes bin/pairbench.tsv and a summary.
+# Needs hey and GNU time (apt-get install hey time). Waits for a quiet machine
+# first (wait_quiet in scripts/lib.sh). Writes one row per rate, round and
+# target to results/standalone/pairbench/<UTC time>-loops<LOOPS>[-TAG].tsv
+# (commit it), then prints the section `make report-standalone` renders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -27,11 +34,13 @@ CONNS=${CONNS:-16}
 SIZE=${SIZE:-1024}
 LOOPS=${LOOPS:-0}
 BASE=${BASE_PORT:-18300}
-OUT=bin/pairbench.tsv
+TAG=loops$LOOPS${TAG:+-$TAG}
 
 command -v hey >/dev/null || { echo "pairbench: hey not found (apt-get install hey)" >&2; exit 1; }
 [ -x bin/meshproxy ] && [ -x bin/meshbench ] || { echo "pairbench: run make build first" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "pairbench: GNU time not found (apt-get install time)" >&2; exit 1; }
 
+wait_quiet
 
 ECHO=$BASE
 bin/meshbench echo -listen "127.0.0.1:$ECHO" -size "$SIZE" -name echo 2>/dev/null &
@@ -98,19 +107,30 @@ start_pair plain 10 no
 start_pair mtls 20 yes
 direct_url="http://127.0.0.1:$ECHO/"
 
-declare -A IDLE
+declare -A IDLE_C IDLE_S
 for t in plain mtls; do
 	c=${t}_client s=${t}_server
-	IDLE[$t]="$(status_kib VmRSS ${!c})/$(status_kib VmRSS ${!s})"
+	IDLE_C[$t]=$(status_kib VmRSS ${!c}) IDLE_S[$t]=$(status_kib VmRSS ${!s})
 done
 
 TICK=$(getconf CLK_TCK)
-printf "rate\ttarget\trun\tachieved\tp50_ms\tp99_ms\tclient_cpu_us\tserver_cpu_us\tclient_rss_kib\tserver_rss_kib\n" >"$OUT"
+raw_open pairbench "$TAG"
+raw_meta params "RATES=$RATES DURATION=$DURATION REPEAT=$REPEAT CONNS=$CONNS SIZE=$SIZE LOOPS=$LOOPS"
+raw_meta tools "hey $(dpkg-query -W -f='${Version}' hey 2>/dev/null || echo '?') (Debian)"
+raw_meta meshproxy "$(bin/meshproxy -version), eventLoops $LOOPS; mTLS: ECDSA P-256 identities from meshbench certs, TLS 1.3"
+printf "date\tcommit\trate\ttarget\trun\tachieved\tok\tnon200\terrors\tp50_ms\tp99_ms\tclient_cpu_us\tserver_cpu_us\tgen_cpu_us\tclient_rss_idle_kib\tserver_rss_idle_kib\tclient_rss_kib\tserver_rss_kib\tloadavg1\tother_cores\tsteal_pct\n" >>"$RAW"
 for t in direct plain mtls; do u=${t}_url; hey -z 2s -c "$CONNS" -host echo "${!u}" >/dev/null; done # warm-up
 
 # hey prints "  50% in 0.0004 secs"; -> milliseconds
 pct() { awk -v p="$1%" '$1 == p && $2 == "in" { printf "%.3f", $3 * 1000 }' "$2"; }
+# status_count FILE: responses by status in hey's "Status code distribution"
+# ("  [200]	9876 responses"); errors: the counts under "Error distribution"
+# ("  [12]	Get ...: connection refused").
+status_count() { awk -v want="$2" '/Status code distribution/ { on = 1; next } /Error distribution/ { on = 0 }
+	on && $1 ~ /^\[[0-9]+\]$/ { if ((want == "200") == ($1 == "[200]")) n += $2 } END { print n + 0 }' "$1"; }
+error_count() { awk '/Error distribution/ { on = 1; next } on && $1 ~ /^\[[0-9]+\]$/ { gsub(/[][]/, "", $1); n += $1 } END { print n + 0 }' "$1"; }
 
+ALL_PIDS=("${PIDS[@]}")
 for rate in $RATES; do
 	q=$(awk -v r="$rate" -v c="$CONNS" 'BEGIN { printf "%.3f", r / c }')
 	for run in $(seq "$REPEAT"); do
@@ -122,42 +142,35 @@ for rate in $RATES; do
 				cc=${!c} sc=${!s}
 				c0=$(cpu_ticks "$cc") s0=$(cpu_ticks "$sc")
 			fi
-			hey -z "$DURATION" -c "$CONNS" -q "$q" -host echo "${!u}" >"$WORK/hey.txt"
-			n=$(awk '/\[200\]/ { print $2 }' "$WORK/hey.txt")
-			if grep -q "Error distribution" "$WORK/hey.txt" || [ -z "$n" ]; then
-				# a failed request is a finding, not noise: show it
+			la=$(loadavg1) m0=$(stat_cpu) o0=$(cpu_ticks "${ALL_PIDS[@]}")
+			/usr/bin/time -o "$WORK/time" -f "%U %S" hey -z "$DURATION" -c "$CONNS" -q "$q" -host echo "${!u}" >"$WORK/hey.txt"
+			m1=$(stat_cpu) o1=$(cpu_ticks "${ALL_PIDS[@]}")
+			ok=$(status_count "$WORK/hey.txt" 200) bad=$(status_count "$WORK/hey.txt" other) errs=$(error_count "$WORK/hey.txt")
+			if [ "$bad" -gt 0 ] || [ "$errs" -gt 0 ] || [ "$ok" -eq 0 ]; then
+				# a failed request is a finding, not noise: show it (and it is in the row)
 				echo "pairbench: $t at $rate req/s, round $run: errors or non-200 responses:" >&2
 				sed -n '/Status code distribution/,$p' "$WORK/hey.txt" >&2
 			fi
-			n=${n:-0}
 			rps=$(awk '/Requests\/sec/ { printf "%.0f", $2 }' "$WORK/hey.txt")
 			p50=$(pct 50 "$WORK/hey.txt") p99=$(pct 99 "$WORK/hey.txt")
-			ccpu=- scpu=- crss=- srss=-
+			n=$((ok + bad + errs))
+			gen=- ccpu=- scpu=- crss=- srss=- cidle=- sidle=-
+			[ "$n" -gt 0 ] && gen=$(awk -v n="$n" '{ printf "%.1f", ($1 + $2) / n * 1e6 }' "$WORK/time")
 			if [ "$t" != direct ] && [ "$n" -gt 0 ]; then
 				ccpu=$(awk -v d=$(($(cpu_ticks "$cc") - c0)) -v n="$n" -v hz="$TICK" 'BEGIN { printf "%.1f", d / hz / n * 1e6 }')
 				scpu=$(awk -v d=$(($(cpu_ticks "$sc") - s0)) -v n="$n" -v hz="$TICK" 'BEGIN { printf "%.1f", d / hz / n * 1e6 }')
 				crss=$(status_kib VmHWM "$cc") srss=$(status_kib VmHWM "$sc")
+				cidle=${IDLE_C[$t]} sidle=${IDLE_S[$t]}
 			fi
-			printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$rate" "$t" "$run" "$rps" "$p50" "$p99" "$ccpu" "$scpu" "$crss" "$srss" | tee -a "$OUT"
+			own=$(($(awk -v hz="$TICK" '{ printf "%d", ($1 + $2) * hz }' "$WORK/time") + o1 - o0))
+			read -r other steal < <(busyness "$m0" "$m1" "$own")
+			printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" \
+				"$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$COMMIT" "$rate" "$t" "$run" "${rps:--}" "$ok" "$bad" "$errs" "${p50:--}" "${p99:--}" \
+				"$ccpu" "$scpu" "$gen" "$cidle" "$sidle" "$crss" "$srss" "$la" "$other" "$steal" | tee -a "$RAW"
 		done
 	done
 done
 
 echo
-echo "eventLoops $LOOPS; median over $REPEAT rounds; added = target minus direct in the same round (ms); CPU in µs per request; RSS peak MiB (client/server)"
-echo "idle RSS KiB (client/server): plain ${IDLE[plain]}, mtls ${IDLE[mtls]}"
-awk -F'\t' '
-function med(arr, n,   x, i, j, t) { for (i = 1; i <= n; i++) x[i] = arr[i] + 0
-	for (i = 2; i <= n; i++) for (j = i; j > 1 && x[j-1] > x[j]; j--) { t = x[j]; x[j] = x[j-1]; x[j-1] = t }
-	return x[int((n + 1) / 2)] }
-NR == 1 { next }
-$2 == "direct" { d50[$1, $3] = $5; d99[$1, $3] = $6 }
-$2 != "direct" { k = $1 SUBSEP $2; n[k]++; i = n[k]
-	A50[k, i] = $5 - d50[$1, $3]; A99[k, i] = $6 - d99[$1, $3]; R[k, i] = $4; CC[k, i] = $7; SC[k, i] = $8
-	CR[k] = $9; SR[k] = $10; keys[k] = 1 }
-END {
-	printf "%-6s %-6s %9s %12s %12s %10s %10s %14s\n", "rate", "target", "achieved", "added p50", "added p99", "cpu cli", "cpu srv", "RSS cli/srv"
-	for (k in keys) { split(k, kk, SUBSEP); m = n[k]
-		for (i = 1; i <= m; i++) { a[i] = A50[k, i]; b[i] = A99[k, i]; r[i] = R[k, i]; c[i] = CC[k, i]; s[i] = SC[k, i] }
-		printf "%-6s %-6s %9.0f %12.3f %12.3f %10.1f %10.1f %7.1f/%-6.1f\n", kk[1], kk[2], med(r, m), med(a, m), med(b, m), med(c, m), med(s, m), CR[k] / 1024, SR[k] / 1024 }
-}' "$OUT" | sort -k1,1n -k2,2
+echo "raw rows: $RAW"
+go run ./results/standalone/cmd/standalone-report -show "$RAW"

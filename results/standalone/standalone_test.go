@@ -1,0 +1,140 @@
+package standalone
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func TestSummarize(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []float64
+		want Summary
+	}{
+		{"empty", nil, Summary{}},
+		{"one", []float64{7}, Summary{7, 7, 7, 1}},
+		{"odd, unsorted", []float64{3, 1, 2}, Summary{2, 1, 3, 3}},
+		{"even: mean of the two middle", []float64{4, 1, 3, 2}, Summary{2.5, 1, 4, 4}},
+		{"odd, extremes first", []float64{100, 1, 50, 2, 3}, Summary{3, 1, 100, 5}},
+		{"negative values", []float64{-1, -3, 2}, Summary{-1, -3, 2, 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := append([]float64(nil), tt.in...)
+			if got := Summarize(tt.in); got != tt.want {
+				t.Errorf("Summarize(%v) = %+v, want %+v", tt.in, got, tt.want)
+			}
+			for i := range in {
+				if in[i] != tt.in[i] {
+					t.Fatalf("Summarize reordered its input: %v, was %v", tt.in, in)
+				}
+			}
+		})
+	}
+}
+
+func TestFormat(t *testing.T) {
+	tests := []struct {
+		s    Summary
+		dec  int
+		want string
+	}{
+		{Summary{}, 1, "–"},
+		{Summary{49350, 41422, 50799, 5}, 0, "49,350 (41,422–50,799)"},
+		{Summary{1234567.5, 1234567.5, 1234567.5, 3}, 1, "1,234,567.5"},
+		{Summary{-0.001, -0.004, 1.2, 3}, 2, "0.00 (0.00–1.20)"},
+		{Summary{-1500, -2000, -1000, 2}, 0, "-1,500 (-2,000–-1,000)"},
+		{Summary{12.77, 12.12, 12.99, 5}, 2, "12.77 (12.12–12.99)"},
+	}
+	for _, tt := range tests {
+		if got := tt.s.format(tt.dec); got != tt.want {
+			t.Errorf("%+v.format(%d) = %q, want %q", tt.s, tt.dec, got, tt.want)
+		}
+	}
+}
+
+// TestRenderGolden renders each fixture under testdata/<bench>/ and compares
+// with testdata/<bench>.golden.md (go test -run Golden -update rewrites them).
+func TestRenderGolden(t *testing.T) {
+	for _, fixture := range []string{
+		"hopbench/20261201T100000Z.tsv",
+		"pairbench/20261201T100000Z-loops0.tsv",
+		"loadbench/20261201T100000Z.tsv",
+		"gobench/20261201T100000Z.txt",
+	} {
+		t.Run(fixture, func(t *testing.T) {
+			got, err := RenderFile(filepath.Join("testdata", fixture), fixture)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", strings.SplitN(fixture, "/", 2)[0]+".golden.md")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("%s renders differently from %s:\n--- got\n%s\n--- want\n%s", fixture, golden, got, want)
+			}
+		})
+	}
+}
+
+// TestRenderFigures checks, independently of the golden files, the figures
+// a reader relies on, computed by hand from the fixtures.
+func TestRenderFigures(t *testing.T) {
+	tests := []struct {
+		fixture string
+		want    []string
+	}{
+		{"hopbench/20261201T100000Z.tsv", []string{
+			// direct req/s 30000.5, 10000.4, 20000.6: median is the middle, not the first or mean
+			"| direct | 20,001 (10,000–30,000) |",
+			// meshproxy: 3 non-2xx + 1 socket error in round 2
+			"| meshproxy | 21,000 (20,000–22,000) | 0.200 (0.190–0.210) | 1.500 (1.400–1.600) | 30.0 (29.0–34.0) | 9.0 | 11.0 | **4** | 3 |",
+			"meshproxy at or below nginx's in 2 of 3 rounds",
+			"0.02 (0.00–0.10) CPUs",
+		}},
+		{"pairbench/20261201T100000Z-loops0.tsv", []string{
+			// added p50 per round: 1.4-0.4 = 1.0 and 2.0-0.8 = 1.2 -> median 1.10,
+			// not median(target) - median(direct) = 1.70 - 0.60 = 1.10 by luck: see mtls
+			"| 1000 | pair, plaintext hop | 998 (997–998) | 1.70 (1.40–2.00) | 2.20 (2.00–2.40) | 1.10 (1.00–1.20) |",
+			// mtls added p50: 1.5-0.4 = 1.1, 2.4-0.8 = 1.6 -> 1.35; added p99: 2.0, 2.4 -> 2.20
+			"| 1000 | pair, mTLS hop | 996 (996–997) | 1.95 (1.50–2.40) | 3.30 (3.00–3.60) | 1.35 (1.10–1.60) | 2.20 (2.00–2.40) | 71.0 (70.0–72.0) | 66.0 (65.0–67.0) | 9.5 / 9.9 | 14.4 / 14.1 | **5** | 2 |",
+			"| 5000 | direct (no proxy) | 4,992 (4,990–4,995) | 0.40 (0.30–0.50) | 0.80 (0.70–0.90) | – | – | – | – | – | – | 0 | 2 |",
+		}},
+		{"loadbench/20261201T100000Z.tsv", []string{
+			"| meshload-1loop | 51,000 (47,000–52,000) | 12.80 (12.50–12.90) | 0 | 3 |",
+			"meshload-1loop at or below wrk-t1's in 2 of 3 rounds",
+			"meshload-2loops at or above wrk-t2's in 1 of 3 rounds",
+		}},
+		{"gobench/20261201T100000Z.txt", []string{
+			"| `balance.BenchmarkP2C` | 12.5 (12.0–13.5) | 0 | 0 | 3 |",
+			"| `identity.BenchmarkHandshakeFull` | 950,000 (910,000–1,030,000) | 146,650 (146,600–146,700) | 1,088 (1,088–1,089) | 3 |",
+			"| `identity.BenchmarkForwardPair1KiB/mtls/parallel16` | 91,000 (89,000–93,000) | 200 (109–267) | 2 | 3 |",
+			"0.02 (0.00–0.05) CPUs (median, min–max over 2 packages)",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			got, err := RenderFile(filepath.Join("testdata", tt.fixture), tt.fixture)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("rendering of %s lacks %q:\n%s", tt.fixture, w, got)
+				}
+			}
+		})
+	}
+}
