@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/testenv"
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
 )
@@ -49,9 +50,7 @@ func freePort(t *testing.T) int {
 // (name -> type), as the admin listener really serves them.
 func exported(t *testing.T) map[string]string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs meshproxy")
-	}
+	testenv.SkipShort(t, "builds and runs meshproxy")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "meshproxy")
 	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "./proxy/cmd/meshproxy")

@@ -12,6 +12,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	kindv1alpha4 "sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+
+	"github.com/meshbench/meshbench/internal/testenv"
 )
 
 const root = "../.."
@@ -249,10 +251,7 @@ func TestInitScriptDryRun(t *testing.T) {
 
 // TestShellcheck runs shellcheck over the kind scripts and meshproxy-init.
 func TestShellcheck(t *testing.T) {
-	sc, err := exec.LookPath("shellcheck")
-	if err != nil {
-		t.Skip("shellcheck not installed (apt-get install shellcheck); CI installs it")
-	}
+	sc := testenv.NeedProgram(t, "shellcheck", "shellcheck")
 	scripts, _ := filepath.Glob(filepath.Join(root, "scripts/kind/*.sh"))
 	scripts = append(scripts, filepath.Join(root, "deploy/docker/meshproxy-init.sh"))
 	cmd := exec.Command(sc, append([]string{"-x"}, scripts...)...)

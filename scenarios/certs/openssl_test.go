@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/testenv"
 	"github.com/meshbench/meshbench/scenarios/certs"
 )
 
@@ -60,9 +61,7 @@ func opensslLeaf(t *testing.T, dir, base, id string) {
 
 func requireOpenSSL(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not on PATH")
-	}
+	testenv.NeedProgram(t, "openssl", "openssl")
 }
 
 // TestOpenSSLIdentities checks that certificates made with openssl carry

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/testenv"
 	"github.com/valyala/fasthttp"
 )
 
@@ -477,9 +478,7 @@ func TestCloseIdleConnections(t *testing.T) {
 // TestCloseCutsStalledReader checks that a client that stops reading a large
 // body cannot keep Close waiting forever.
 func TestCloseCutsStalledReader(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits out the close grace period")
-	}
+	testenv.SkipShort(t, "waits out the close grace period")
 	s, err := Start(Options{Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
@@ -561,9 +560,7 @@ func TestPatternWriterDetectsMismatch(t *testing.T) {
 // TestHandlerZeroAlloc pins the no-allocation promise of the default path,
 // which is what keeps the echo server off the benchmark's critical path.
 func TestHandlerZeroAlloc(t *testing.T) {
-	if raceEnabled {
-		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); make test runs this without it")
-	}
+	testenv.SkipUnderRace(t) // sync.Pool drops items under -race
 	s := start(t, Options{Size: 1024})
 	var ctx fasthttp.RequestCtx
 	for _, uri := range []string{"/", "/?size=100", "/?size=70000", "/?status=503", "/stats"} {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshbench/meshbench/internal/testenv"
 )
 
 // TestOpenSSLIdentities loads identities made by openssl, in the key
@@ -15,9 +17,7 @@ import (
 // certificate follows the leaf in the certificate file, and runs mutual-TLS
 // handshakes between them.
 func TestOpenSSLIdentities(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not on PATH")
-	}
+	testenv.NeedProgram(t, "openssl", "openssl")
 	dir := t.TempDir()
 	run := func(args ...string) {
 		t.Helper()

@@ -5,11 +5,13 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/meshbench/meshbench/internal/testenv"
 )
 
 func TestProcessMetrics(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("no /proc on this system")
+		testenv.Missing(t, "no /proc/self/stat (is /proc mounted?): %v", err)
 	}
 	now := float64(time.Now().Unix())
 	if rss := residentMemory(); !(rss > 1<<20) {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/testenv"
 	"github.com/meshbench/meshbench/scenarios/certs"
 )
 
@@ -362,9 +363,7 @@ func TestMTLSRotationUnderLoad(t *testing.T) {
 // TestMTLSOpenSSLCertificates: identities made by openssl, not by
 // meshbench certs, work between two proxies.
 func TestMTLSOpenSSLCertificates(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed")
-	}
+	testenv.NeedProgram(t, "openssl", "openssl")
 	dir := t.TempDir()
 	run := func(args ...string) {
 		t.Helper()

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/testenv"
 	"github.com/meshbench/meshbench/scenarios/certs"
 	"github.com/meshbench/meshbench/scenarios/internal/netns"
 )
@@ -72,9 +73,7 @@ func liveFor(ns string, eps map[string]int) []byte {
 // HTTPRoute to both versions over mutual TLS, and each server sees the
 // client's SPIFFE ID.
 func TestGeneratedConfigCarriesTraffic(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs meshproxy")
-	}
+	testenv.SkipShort(t, "builds and runs meshproxy")
 	bin := buildMeshproxy(t)
 	sc := load(t, "scenarios/default.yaml")
 	ns := DefaultOptions().Namespace(MeshMeshproxy)
@@ -194,9 +193,8 @@ func TestGeneratedConfigCarriesTraffic(t *testing.T) {
 // does) and with deploy/docker/meshproxy-init.sh fed CaptureRules (as the
 // init container does), and compares the nat tables. Root only.
 func TestCaptureRulesMatchNetns(t *testing.T) {
-	if err := netns.Available(); err != nil {
-		t.Skip(err)
-	}
+	testenv.NeedRoot(t)
+	testenv.Need(t, netns.Available())
 	prefix := fmt.Sprintf("mbk%d", os.Getpid()%100000)
 	n, err := netns.Create(prefix, []string{"a", "b"})
 	if err != nil {

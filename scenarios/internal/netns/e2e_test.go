@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/testenv"
 	"github.com/meshbench/meshbench/scenarios/internal/netns"
 )
 
@@ -65,15 +66,10 @@ type proc struct {
 // and routes to the server pod, whose PREROUTING rule hands the connection
 // to the server sidecar's inbound listener, which forwards to the app.
 func TestTransparentCapture(t *testing.T) {
-	if err := netns.Available(); err != nil {
-		t.Skip(err)
-	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not on PATH")
-	}
-	if testing.Short() {
-		t.Skip("builds binaries and namespaces")
-	}
+	testenv.SkipShort(t, "builds binaries and namespaces")
+	testenv.NeedRoot(t)
+	testenv.Need(t, netns.Available())
+	testenv.NeedProgram(t, "curl", "curl")
 
 	dir := t.TempDir()
 	// The sidecars run as uid 1337: they must reach the binaries and configs

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshbench/meshbench/internal/testenv"
 )
 
 const helperEnv = "PROCSTAT_TEST_HELPER"
@@ -253,9 +255,7 @@ func TestExitedAndNewProcesses(t *testing.T) {
 // A steady-state tick allocates nothing (run without -race by make test's
 // second pass, whose -run pattern is 'Alloc').
 func TestSampleAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("allocation counts are meaningless under the race detector")
-	}
+	testenv.SkipUnderRace(t)
 	cmd := exec.Command("sh", "-c", "sleep 5 & sleep 5 & wait")
 	startCmd(t, cmd)
 	time.Sleep(100 * time.Millisecond)

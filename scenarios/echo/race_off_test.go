@@ -1,5 +1,0 @@
-//go:build !race
-
-package echo
-
-const raceEnabled = false

@@ -1,5 +1,0 @@
-//go:build !race
-
-package procstat
-
-const raceEnabled = false
