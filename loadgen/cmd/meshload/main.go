@@ -6,6 +6,11 @@
 // from that moment (coordinated omission corrected, as wrk2 does); -rate 0
 // runs closed loop, as fast as the connections allow. Latency is recorded
 // in HdrHistogram (1 µs to 60 s, 3 significant digits).
+//
+// A response counts as a success only when its status is in -expect (2xx by
+// default); other statuses and transport errors are failures, counted and
+// timed apart. meshload exits 1 when failures exceed -max-failure-ratio of
+// the requests (default 0: any failure), after writing every output.
 package main
 
 import (
@@ -29,6 +34,7 @@ import (
 	"github.com/pkg/profile"
 
 	"github.com/meshbench/meshbench/loadgen/internal/client"
+	"github.com/meshbench/meshbench/loadgen/internal/expect"
 	"github.com/meshbench/meshbench/loadgen/internal/report"
 	"github.com/meshbench/meshbench/loadgen/internal/result"
 	"github.com/meshbench/meshbench/loadgen/internal/runner"
@@ -55,6 +61,9 @@ type options struct {
 	jsonOut, hlogOut, hgrmOut, fortioOut string
 	profileMode                          string
 	engine                               string
+	expectSpec                           string
+	maxFailureRatio                      float64
+	expect                               expect.Set
 	url                                  *url.URL
 }
 
@@ -81,6 +90,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.hlogOut, "hlog", "", "write an HdrHistogram interval log to `file`")
 	fs.StringVar(&o.hgrmOut, "hgrm", "", "write the percentile distribution (HdrHistogram plotter format) to `file`")
 	fs.StringVar(&o.fortioOut, "fortio-json", "", "write fortio's result JSON to `file`")
+	fs.StringVar(&o.expectSpec, "expect", expect.Default, "statuses that count as success: comma-separated `codes`, classes or ranges (200,204 or 2xx,3xx or 200-299); any other status is a failure")
+	fs.Float64Var(&o.maxFailureRatio, "max-failure-ratio", 0, "exit 1 when failures (unexpected statuses and errors) exceed this `ratio` (0..1) of the requests; 0: any failure")
 	fs.StringVar(&o.engine, "engine", "auto", "`auto`, epoll or goroutines: epoll runs plain-HTTP/1.1 connections on one epoll loop per CPU (auto picks it for http:// without -http2 on Linux), goroutines runs one goroutine per connection (always used for https:// and -http2)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line and no summary")
 	fs.StringVar(&o.profileMode, "profile", "", "profile meshload itself: cpu, mem, block, mutex or trace")
@@ -117,6 +128,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	cfg := runner.Config{
 		Rate:     o.rate,
+		Expect:   o.expect,
 		Conns:    o.conns,
 		Streams:  o.streams,
 		Duration: o.duration,
@@ -167,11 +179,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "WARNING: %s\n", w)
 		}
 	}
+	code := 0
 	if err := writeOutputs(&o, res, stdout); err != nil {
 		fmt.Fprintf(stderr, "meshload: %v\n", err)
-		return 1
+		code = 1
 	}
-	return 0
+	// The verdict comes last, so a failed run still leaves every output.
+	if why := verdict(res, o.maxFailureRatio); why != "" {
+		fmt.Fprintf(stderr, "meshload: %s\n", why)
+		code = 1
+	}
+	return code
+}
+
+// verdict says why the run failed, or "" when failures stayed within
+// maxRatio of the requests handled. A run that finished no request fails:
+// it measured nothing.
+func verdict(r *result.Result, maxRatio float64) string {
+	n := r.Handled()
+	if n == 0 {
+		return "no request finished in the measured part: nothing was measured"
+	}
+	failed := r.Failures()
+	ratio := float64(failed) / float64(n)
+	if ratio <= maxRatio {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d requests failed (%.2f %%: %d unexpected status, %d errors), above -max-failure-ratio %v",
+		failed, n, 100*ratio, r.UnexpectedStatus, r.Errors, maxRatio)
 }
 
 var profileModes = map[string]func(*profile.Profile){
@@ -210,7 +245,14 @@ func (o *options) validate(fs *flag.FlagSet) error {
 		return fmt.Errorf("-profile %q: want cpu, mem, block, mutex or trace", o.profileMode)
 	case o.method == "" || strings.ContainsAny(o.method, " \t\r\n"):
 		return fmt.Errorf("-method %q: not an HTTP method", o.method)
+	case !(o.maxFailureRatio >= 0 && o.maxFailureRatio <= 1): // NaN fails too
+		return fmt.Errorf("-max-failure-ratio %v: want a ratio from 0 to 1", o.maxFailureRatio)
 	}
+	set, err := expect.Parse(o.expectSpec)
+	if err != nil {
+		return fmt.Errorf("-expect %q: %v", o.expectSpec, err)
+	}
+	o.expect = set
 	u, err := url.Parse(fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("URL %q: %v", fs.Arg(0), err)

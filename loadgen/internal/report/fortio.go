@@ -32,11 +32,16 @@ type FortioResult struct {
 	ActualDuration    time.Duration
 	NumThreads        int // connections, like fortio's -c
 	Version           string
-	// DurationHistogram is the latency of every request that got a response,
-	// from when it was due (corrected for coordinated omission), in seconds.
+	// DurationHistogram is the latency of every request, successes and
+	// failures alike, as in fortio (whose periodic runner records every call
+	// here and the failed ones in ErrorsDurationHistogram too), from when
+	// each was due (corrected for coordinated omission), in seconds.
 	DurationHistogram FortioHistogram
-	// ErrorsDurationHistogram is empty: meshload records no latency for
-	// failed requests (fortio counts non-2xx responses here).
+	// ErrorsDurationHistogram is the latency of the failures: responses
+	// whose status is not expected, and transport errors (due to failure).
+	// Fortio's "Run returned false" cases are the same thing with fortio's
+	// fixed notion of OK (2xx or 418). Subtracting it bucket by bucket from
+	// DurationHistogram gives the successes (meshload's -json latency_us).
 	ErrorsDurationHistogram FortioHistogram
 	Exactly                 int64
 	Jitter                  bool
@@ -47,7 +52,9 @@ type FortioResult struct {
 	ID                      string // fortio's file id: YYYY-MM-DD-HHmmSS_<labels>
 
 	// fhttp.HTTPRunnerResults
-	RetCodes    map[int]int64 // HTTP status -> count; sums to the responses
+	// RetCodes counts every request by HTTP status, transport errors under
+	// -1 as fortio counts its socket errors; it sums to DurationHistogram.Count.
+	RetCodes    map[int]int64
 	Sizes       FortioHistogram
 	HeaderSizes FortioHistogram
 	SocketCount int64 // sockets opened: connections + reconnects
@@ -107,8 +114,8 @@ func ToFortio(r *result.Result) FortioResult {
 		ActualDuration:          r.Duration,
 		NumThreads:              r.Connections,
 		Version:                 "meshload",
-		DurationHistogram:       fortioHistogram(r.Latency, FortioPercentiles),
-		ErrorsDurationHistogram: fortioHistogram(nil, nil),
+		DurationHistogram:       fortioHistogram(merged(r.Latency, r.UnexpectedLatency, r.ErrorLatency), FortioPercentiles),
+		ErrorsDurationHistogram: fortioHistogram(merged(r.UnexpectedLatency, r.ErrorLatency), FortioPercentiles),
 		ID:                      FortioID(r),
 		RetCodes:                make(map[int]int64, len(r.StatusCodes)),
 		Sizes:                   fortioHistogram(nil, nil),
@@ -122,7 +129,25 @@ func ToFortio(r *result.Result) FortioResult {
 	for c, n := range r.StatusCodes {
 		f.RetCodes[c] = int64(n)
 	}
+	if r.Errors > 0 {
+		f.RetCodes[FortioSocketError] = int64(r.Errors)
+	}
 	return f
+}
+
+// FortioSocketError is the RetCodes key fortio gives a request that got no
+// HTTP response (a connect, read or write error).
+const FortioSocketError = -1
+
+// merged returns one histogram holding the values of every non-nil h.
+func merged(hs ...*hdrhistogram.Histogram) *hdrhistogram.Histogram {
+	m := result.NewHistogram()
+	for _, h := range hs {
+		if h != nil {
+			m.Merge(h)
+		}
+	}
+	return m
 }
 
 func fortioLabels(r *result.Result) string {

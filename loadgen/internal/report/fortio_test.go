@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/meshbench/meshbench/loadgen/internal/result"
 )
 
@@ -58,42 +60,38 @@ func TestFortioJSON(t *testing.T) {
 			if !f.StartTime.Equal(r.Start) {
 				t.Errorf("StartTime %v, want %v", f.StartTime, r.Start)
 			}
+			// As fortio: every request under its status, errors under -1.
 			var sum int64
 			for _, n := range f.RetCodes {
 				sum += n
 			}
-			if uint64(sum) != r.Requests {
-				t.Errorf("RetCodes add up to %d, Requests %d", sum, r.Requests)
+			if uint64(sum) != r.Handled() || uint64(f.RetCodes[FortioSocketError]) != r.Errors {
+				t.Errorf("RetCodes %v add up to %d with %d under -1; want %d requests, %d errors", f.RetCodes, sum, f.RetCodes[FortioSocketError], r.Handled(), r.Errors)
+			}
+			if _, ok := f.RetCodes[FortioSocketError]; ok && r.Errors == 0 {
+				t.Errorf("RetCodes has -1 without errors: %v", f.RetCodes)
 			}
 
-			dh := f.DurationHistogram
-			lat := orEmpty(r.Latency)
-			if dh.Count != lat.TotalCount() {
-				t.Errorf("DurationHistogram.Count %d, want %d", dh.Count, lat.TotalCount())
+			// As fortio: DurationHistogram holds every request, and
+			// ErrorsDurationHistogram the failures among them.
+			all, failed := result.NewHistogram(), result.NewHistogram()
+			for _, h := range []*hdrhistogram.Histogram{r.Latency, r.UnexpectedLatency, r.ErrorLatency} {
+				if h != nil {
+					all.Merge(h)
+				}
 			}
-			if lat.TotalCount() == 0 {
-				if len(dh.Percentiles) != 0 || len(dh.Data) != 0 {
-					t.Errorf("empty histogram has %d percentiles, %d buckets", len(dh.Percentiles), len(dh.Data))
+			for _, h := range []*hdrhistogram.Histogram{r.UnexpectedLatency, r.ErrorLatency} {
+				if h != nil {
+					failed.Merge(h)
 				}
-			} else {
-				if len(dh.Percentiles) != len(FortioPercentiles) {
-					t.Fatalf("percentiles %+v", dh.Percentiles)
-				}
-				for i, p := range dh.Percentiles {
-					if p.Percentile != FortioPercentiles[i] || p.Value != float64(lat.ValueAtQuantile(p.Percentile))/1e6 {
-						t.Errorf("percentile %+v, want %v s", p, float64(lat.ValueAtQuantile(p.Percentile))/1e6)
-					}
-				}
-				if dh.Min != float64(lat.Min())/1e6 || dh.Max != float64(lat.Max())/1e6 ||
-					dh.Avg != lat.Mean()/1e6 || dh.StdDev != lat.StdDev()/1e6 ||
-					math.Abs(dh.Sum-dh.Avg*float64(dh.Count)) > 1e-9*dh.Sum {
-					t.Errorf("stats %+v", dh)
-				}
-				checkFortioBuckets(t, dh)
 			}
-			for name, h := range map[string]FortioHistogram{
-				"ErrorsDurationHistogram": f.ErrorsDurationHistogram, "Sizes": f.Sizes, "HeaderSizes": f.HeaderSizes,
-			} {
+			if uint64(f.DurationHistogram.Count) != r.Handled() || uint64(f.ErrorsDurationHistogram.Count) != r.Failures() {
+				t.Errorf("DurationHistogram.Count %d, ErrorsDurationHistogram.Count %d; want %d requests, %d failures",
+					f.DurationHistogram.Count, f.ErrorsDurationHistogram.Count, r.Handled(), r.Failures())
+			}
+			checkFortioHistogram(t, "DurationHistogram", f.DurationHistogram, all)
+			checkFortioHistogram(t, "ErrorsDurationHistogram", f.ErrorsDurationHistogram, failed)
+			for name, h := range map[string]FortioHistogram{"Sizes": f.Sizes, "HeaderSizes": f.HeaderSizes} {
 				if h.Count != 0 || len(h.Data) != 0 {
 					t.Errorf("%s not empty: %+v", name, h)
 				}
@@ -131,6 +129,34 @@ func TestFortioJSON(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkFortioHistogram checks fh against the HdrHistogram it was made from.
+func checkFortioHistogram(t *testing.T, name string, fh FortioHistogram, h *hdrhistogram.Histogram) {
+	t.Helper()
+	if fh.Count != h.TotalCount() {
+		t.Errorf("%s.Count %d, want %d", name, fh.Count, h.TotalCount())
+	}
+	if h.TotalCount() == 0 {
+		if len(fh.Percentiles) != 0 || len(fh.Data) != 0 {
+			t.Errorf("empty %s has %d percentiles, %d buckets", name, len(fh.Percentiles), len(fh.Data))
+		}
+		return
+	}
+	if len(fh.Percentiles) != len(FortioPercentiles) {
+		t.Fatalf("%s percentiles %+v", name, fh.Percentiles)
+	}
+	for i, p := range fh.Percentiles {
+		if p.Percentile != FortioPercentiles[i] || p.Value != float64(h.ValueAtQuantile(p.Percentile))/1e6 {
+			t.Errorf("%s percentile %+v, want %v s", name, p, float64(h.ValueAtQuantile(p.Percentile))/1e6)
+		}
+	}
+	if fh.Min != float64(h.Min())/1e6 || fh.Max != float64(h.Max())/1e6 ||
+		fh.Avg != h.Mean()/1e6 || fh.StdDev != h.StdDev()/1e6 ||
+		math.Abs(fh.Sum-fh.Avg*float64(fh.Count)) > 1e-9*fh.Sum {
+		t.Errorf("%s stats %+v", name, fh)
+	}
+	checkFortioBuckets(t, fh)
 }
 
 // checkFortioBuckets checks the Data buckets the way fortio's UI uses them:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/meshbench/meshbench/loadgen/internal/expect"
 	"github.com/meshbench/meshbench/loadgen/internal/result"
 )
 
@@ -26,11 +27,12 @@ func record(t testing.TB, v int64, hs ...*hdrhistogram.Histogram) {
 }
 
 // sampleResult is an open-loop HTTP/2 run of testSeconds per-second
-// intervals of 2000 responses each: 200-1250 µs with a 20 ms tail, plus 5
-// errors, 7 503s and two warnings.
+// intervals of 2000 responses each: 200-1250 µs with a 20 ms tail, of which
+// 7 (in the second second) are 503s, unexpected under the default 2xx, plus
+// 5 errors in the last second and two warnings.
 func sampleResult(t testing.TB) *result.Result {
 	t.Helper()
-	lat, lag := result.NewHistogram(), result.NewHistogram()
+	lat, lag, unexpected, errLat := result.NewHistogram(), result.NewHistogram(), result.NewHistogram(), result.NewHistogram()
 	var intervals []*hdrhistogram.Histogram
 	for s := range testSeconds {
 		h := result.NewHistogram()
@@ -41,30 +43,43 @@ func sampleResult(t testing.TB) *result.Result {
 			if i%500 == 0 {
 				v = int64(20_000 + i + s)
 			}
-			record(t, v, h, lat)
+			if s == 1 && i >= 1 && i <= 7 {
+				record(t, v/2, unexpected) // the 503s: fast error pages
+			} else {
+				record(t, v, h, lat)
+			}
 			record(t, int64(i%40), lag)
 		}
 		intervals = append(intervals, h)
 	}
+	for i := range 5 {
+		record(t, int64(100_000+i*1000), errLat)
+	}
 	n := uint64(lat.TotalCount())
 	return &result.Result{
-		URL:          "https://svc.mesh.test:8443/echo?size=1024",
-		Method:       "GET",
-		Protocol:     "h2",
-		TargetRate:   2000,
-		Connections:  8,
-		Streams:      100,
-		Start:        testStart,
-		Duration:     testSeconds * time.Second,
-		Requests:     n,
-		Errors:       5,
-		ErrorsByKind: map[string]uint64{result.ErrTimeout: 3, result.ErrConnect: 2},
-		StatusCodes:  map[int]uint64{200: n - 7, 503: 7},
-		Reconnects:   2,
-		Latency:      lat,
-		Intervals:    intervals,
-		SchedLag:     lag,
-		GeneratorCPU: 1500 * time.Millisecond,
+		URL:               "https://svc.mesh.test:8443/echo?size=1024",
+		Method:            "GET",
+		Protocol:          "h2",
+		TargetRate:        2000,
+		Connections:       8,
+		Streams:           100,
+		Start:             testStart,
+		Duration:          testSeconds * time.Second,
+		Expect:            expect.MustParse(expect.Default),
+		Requests:          n + 7,
+		Successes:         n,
+		UnexpectedStatus:  7,
+		Errors:            5,
+		ErrorsByKind:      map[string]uint64{result.ErrTimeout: 3, result.ErrConnect: 2},
+		StatusCodes:       map[int]uint64{200: n, 503: 7},
+		Reconnects:        2,
+		Latency:           lat,
+		Intervals:         intervals,
+		IntervalFailures:  []uint64{0, 7, 0, 0, 5},
+		UnexpectedLatency: unexpected,
+		ErrorLatency:      errLat,
+		SchedLag:          lag,
+		GeneratorCPU:      1500 * time.Millisecond,
 		Warnings: []string{
 			"the generator fell behind the schedule: p99 scheduler lag 1.2 ms",
 			"run interrupted before its end",
@@ -86,7 +101,9 @@ func closedLoopResult(t testing.TB) *result.Result {
 		Connections:  4,
 		Start:        testStart,
 		Duration:     2 * time.Second,
+		Expect:       expect.MustParse(expect.Default),
 		Requests:     1000,
+		Successes:    1000,
 		StatusCodes:  map[int]uint64{200: 1000},
 		Latency:      lat,
 		SchedLag:     result.NewHistogram(),
@@ -94,8 +111,13 @@ func closedLoopResult(t testing.TB) *result.Result {
 	}
 }
 
-// emptyResult is a run that got nothing back, with nil histograms.
+// emptyResult is a run that got nothing back: 100 refused connections
+// (1 ms each), with nil histograms otherwise.
 func emptyResult() *result.Result {
+	errLat := result.NewHistogram()
+	for range 100 {
+		_ = errLat.RecordValue(1000)
+	}
 	return &result.Result{
 		URL:          "http://10.0.0.1/",
 		Protocol:     "http/1.1",
@@ -103,7 +125,9 @@ func emptyResult() *result.Result {
 		Connections:  1,
 		Start:        testStart,
 		Duration:     time.Second,
+		Expect:       expect.MustParse(expect.Default),
 		Errors:       100,
 		ErrorsByKind: map[string]uint64{result.ErrConnect: 100},
+		ErrorLatency: errLat,
 	}
 }

@@ -10,7 +10,8 @@ import (
 // Java's outputPercentileDistribution default (and wrk2's).
 const HgrmTicksPerHalfDistance = 5
 
-// WriteHgrm writes r.Latency as the percentile distribution file HdrHistogram's
+// WriteHgrm writes r.Latency (successes only: failures have their own
+// histograms, in -json) as the percentile distribution file HdrHistogram's
 // plotter (hdrhistogram.github.io/HdrHistogram/plotFiles.html) reads, with
 // values in milliseconds: exactly what Java HdrHistogram's
 // outputPercentileDistribution(printStream, 5, 1000.0) prints for the same

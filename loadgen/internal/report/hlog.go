@@ -23,6 +23,9 @@ import (
 //	"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"
 //	0.000000,1.000000,0.004095,HISTFAAAA...
 //
+// Only successes are in it (responses with an expected status), as in
+// -json's latency_us; failures are counted in -json and the summary.
+//
 // Units: the histogram values are latencies in MICROSECONDS. Interval lines
 // carry timestamps in seconds relative to BaseTime (= StartTime = r.Start,
 // or the first interval's start if that is earlier; ms precision), so tools
@@ -63,7 +66,7 @@ func WriteHlog(w io.Writer, r *result.Result) error {
 		fmt.Sprintf("[BaseTime: %.3f (seconds since epoch)]", baseSec),
 		oneLine(fmt.Sprintf("[meshload %s %s, %s, %d connections, %s; one histogram per second]",
 			method, r.URL, r.Protocol, r.Connections, rateText(r))),
-		"[Values: latency in microseconds from when each request was due (corrected for coordinated omission)]",
+		"[Values: latency in microseconds of successes (expected status " + r.Expect.String() + ") from when each request was due (corrected for coordinated omission); failures are not in this log]",
 		"[Interval_Max is in seconds (max us / 1e6); HistogramLogProcessor: use -outputValueUnitRatio 1000 for ms]",
 	}
 	for _, l := range lines {

@@ -41,11 +41,26 @@ type JSON struct {
 	Start time.Time `json:"start"`
 	// DurationS is the length of the measured part, in seconds.
 	DurationS float64 `json:"duration_s"`
+	// Expect is the normalised set of statuses counted as success (the
+	// -expect spec: "2xx", "200,204", "2xx,3xx", "200-250").
+	Expect string `json:"expect"`
 	// Requests is the number of requests that got an HTTP response (any
-	// status); each has a latency in latency_us.
+	// status, expected or not).
 	Requests uint64 `json:"requests"`
-	// Errors is the number of requests that failed without a response.
+	// Successes is the number of responses whose status is in expect; each
+	// has a latency in latency_us.
+	Successes uint64 `json:"successes"`
+	// UnexpectedStatus is the number of responses whose status is not in
+	// expect (requests = successes + unexpected_status).
+	UnexpectedStatus uint64 `json:"unexpected_status"`
+	// Errors is the number of requests that failed without a response
+	// (transport errors).
 	Errors uint64 `json:"errors"`
+	// Failures is unexpected_status + errors.
+	Failures uint64 `json:"failures"`
+	// SuccessRatio is successes / (requests + errors), 0 when no request
+	// finished.
+	SuccessRatio float64 `json:"success_ratio"`
 	// ErrorsByKind splits errors: "connect", "timeout", "reset", "protocol"
 	// (always present) and any other kind the runner reported.
 	ErrorsByKind map[string]uint64 `json:"errors_by_kind"`
@@ -54,9 +69,16 @@ type JSON struct {
 	StatusCodes map[string]uint64 `json:"status_codes"`
 	// Reconnects is how many times a connection had to be re-opened.
 	Reconnects uint64 `json:"reconnects"`
-	// LatencyUS summarises the latency of responses, in µs, measured from the
-	// moment each request was due (corrected for coordinated omission).
+	// LatencyUS summarises the latency of successes only, in µs, measured
+	// from the moment each request was due (corrected for coordinated
+	// omission).
 	LatencyUS LatencyJSON `json:"latency_us"`
+	// UnexpectedLatencyUS summarises responses with an unexpected status
+	// (due to response), in µs; all zero when there were none.
+	UnexpectedLatencyUS LatencyJSON `json:"unexpected_latency_us"`
+	// ErrorLatencyUS summarises transport errors from due time to failure,
+	// in µs; all zero when there were none.
+	ErrorLatencyUS LatencyJSON `json:"error_latency_us"`
 	// SchedLagUS summarises how late requests were sent after they were due,
 	// in µs.
 	SchedLagUS LatencyJSON `json:"sched_lag_us"`
@@ -69,7 +91,8 @@ type JSON struct {
 	// Warnings are the run's warnings (e.g. the generator could not keep up
 	// with the target rate), one sentence each.
 	Warnings []string `json:"warnings"`
-	// Intervals summarises the per-second latency histograms, in order.
+	// Intervals summarises the per-second latency histograms of successes,
+	// in order, with each second's failures.
 	Intervals []IntervalJSON `json:"intervals"`
 }
 
@@ -99,8 +122,12 @@ type LatencyJSON struct {
 type IntervalJSON struct {
 	// T is the start of the interval in seconds since start.
 	T float64 `json:"t"`
-	// Count is the number of responses whose latency was recorded in it.
+	// Count is the number of successes due in the interval (their latency
+	// is recorded in it).
 	Count int64 `json:"count"`
+	// Failures is the number of requests due in the interval that failed
+	// (unexpected status or error).
+	Failures uint64 `json:"failures"`
 	// P50 is the interval's median latency in µs.
 	P50 float64 `json:"p50"`
 	// P99 is the interval's 99th percentile latency in µs.
@@ -121,12 +148,19 @@ func ToJSON(r *result.Result) JSON {
 		AchievedRate:             r.AchievedRate(),
 		Start:                    r.Start.Round(0).UTC(),
 		DurationS:                r.Duration.Seconds(),
+		Expect:                   r.Expect.String(),
 		Requests:                 r.Requests,
+		Successes:                r.Successes,
+		UnexpectedStatus:         r.UnexpectedStatus,
 		Errors:                   r.Errors,
+		Failures:                 r.Failures(),
+		SuccessRatio:             r.SuccessRatio(),
 		ErrorsByKind:             map[string]uint64{},
 		StatusCodes:              make(map[string]uint64, len(r.StatusCodes)),
 		Reconnects:               r.Reconnects,
 		LatencyUS:                latencyJSON(r.Latency),
+		UnexpectedLatencyUS:      latencyJSON(r.UnexpectedLatency),
+		ErrorLatencyUS:           latencyJSON(r.ErrorLatency),
 		SchedLagUS:               latencyJSON(r.SchedLag),
 		GeneratorCPUS:            r.GeneratorCPU.Seconds(),
 		GeneratorCPUPerRequestUS: cpuPerRequestUS(r),
@@ -143,11 +177,12 @@ func ToJSON(r *result.Result) JSON {
 	for i, h := range r.Intervals {
 		h = orEmpty(h)
 		j.Intervals = append(j.Intervals, IntervalJSON{
-			T:     float64(intervalStartMs(r, i)-base) / 1000,
-			Count: h.TotalCount(),
-			P50:   float64(h.ValueAtQuantile(50)),
-			P99:   float64(h.ValueAtQuantile(99)),
-			Max:   float64(h.Max()),
+			T:        float64(intervalStartMs(r, i)-base) / 1000,
+			Count:    h.TotalCount(),
+			Failures: intervalFailures(r, i),
+			P50:      float64(h.ValueAtQuantile(50)),
+			P99:      float64(h.ValueAtQuantile(99)),
+			Max:      float64(h.Max()),
 		})
 	}
 	return j

@@ -55,14 +55,15 @@ func TestJSONFieldNames(t *testing.T) {
 	}
 	want := []string{
 		"url", "method", "protocol", "connections", "streams", "target_rate", "achieved_rate",
-		"start", "duration_s", "requests", "errors", "errors_by_kind", "status_codes", "reconnects",
-		"latency_us", "sched_lag_us", "generator_cpu_s", "generator_cpu_per_request_us", "warnings", "intervals",
+		"start", "duration_s", "expect", "requests", "successes", "unexpected_status", "errors", "failures",
+		"success_ratio", "errors_by_kind", "status_codes", "reconnects", "latency_us", "unexpected_latency_us",
+		"error_latency_us", "sched_lag_us", "generator_cpu_s", "generator_cpu_per_request_us", "warnings", "intervals",
 	}
 	if got := sortedKeys(m); !slices.Equal(got, sorted(want)) {
 		t.Errorf("keys %q, want %q", got, sorted(want))
 	}
 	latKeys := sorted([]string{"min", "mean", "p50", "p90", "p99", "p999", "p9999", "max"})
-	for _, k := range []string{"latency_us", "sched_lag_us"} {
+	for _, k := range []string{"latency_us", "unexpected_latency_us", "error_latency_us", "sched_lag_us"} {
 		if got := sortedKeys(m[k].(map[string]any)); !slices.Equal(got, latKeys) {
 			t.Errorf("%s keys %q, want %q", k, got, latKeys)
 		}
@@ -71,7 +72,7 @@ func TestJSONFieldNames(t *testing.T) {
 	if len(iv) != testSeconds {
 		t.Fatalf("%d intervals, want %d", len(iv), testSeconds)
 	}
-	if got, want := sortedKeys(iv[0].(map[string]any)), sorted([]string{"t", "count", "p50", "p99", "max"}); !slices.Equal(got, want) {
+	if got, want := sortedKeys(iv[0].(map[string]any)), sorted([]string{"t", "count", "failures", "p50", "p99", "max"}); !slices.Equal(got, want) {
 		t.Errorf("interval keys %q, want %q", got, want)
 	}
 	if got := m["start"]; got != "2026-03-04T03:06:07.89Z" {
@@ -79,6 +80,14 @@ func TestJSONFieldNames(t *testing.T) {
 	}
 	if got := m["status_codes"].(map[string]any)["503"]; got != 7.0 {
 		t.Errorf(`status_codes["503"] = %v, want 7`, got)
+	}
+	for k, want := range map[string]any{
+		"expect": "2xx", "requests": 10000.0, "successes": 9993.0, "unexpected_status": 7.0,
+		"errors": 5.0, "failures": 12.0, "success_ratio": 9993.0 / 10005,
+	} {
+		if got := m[k]; got != want {
+			t.Errorf("%s = %v, want %v", k, got, want)
+		}
 	}
 	if got := m["errors_by_kind"]; !reflect.DeepEqual(got, map[string]any{"connect": 2.0, "timeout": 3.0, "reset": 0.0, "protocol": 0.0}) {
 		t.Errorf("errors_by_kind %v", got)
@@ -118,6 +127,21 @@ func TestToJSONValues(t *testing.T) {
 	if want := wantLat(r.SchedLag); j.SchedLagUS != want {
 		t.Errorf("sched_lag_us %+v, want %+v", j.SchedLagUS, want)
 	}
+	if want := wantLat(r.UnexpectedLatency); j.UnexpectedLatencyUS != want {
+		t.Errorf("unexpected_latency_us %+v, want %+v", j.UnexpectedLatencyUS, want)
+	}
+	if want := wantLat(r.ErrorLatency); j.ErrorLatencyUS != want {
+		t.Errorf("error_latency_us %+v, want %+v", j.ErrorLatencyUS, want)
+	}
+	// The failures' latencies stay out of latency_us: the sample's 503s
+	// took 100-625 µs, its errors 100-104 ms (within the histogram's 0.1 %).
+	if j.UnexpectedLatencyUS.Max > 625 || j.ErrorLatencyUS.Min < 99_000 || j.LatencyUS.Max > 22_000 {
+		t.Errorf("latency_us max %v, unexpected max %v, error min %v: classes mixed", j.LatencyUS.Max, j.UnexpectedLatencyUS.Max, j.ErrorLatencyUS.Min)
+	}
+	if j.Successes != r.Successes || j.UnexpectedStatus != 7 || j.Failures != 12 || j.SuccessRatio != 9993.0/10005 ||
+		uint64(j.LatencyUS.P50) == 0 || j.Expect != "2xx" {
+		t.Errorf("classification: %+v", j)
+	}
 	if j.LatencyUS.P99 != 1167 || j.LatencyUS.Min != 200 { // pinned: catches unit slips
 		t.Errorf("latency_us p99 %v min %v, want 1167 and 200 µs", j.LatencyUS.P99, j.LatencyUS.Min)
 	}
@@ -133,7 +157,7 @@ func TestToJSONValues(t *testing.T) {
 	for i, iv := range j.Intervals {
 		h := r.Intervals[i]
 		want := IntervalJSON{
-			T: float64(i), Count: h.TotalCount(), P50: float64(h.ValueAtQuantile(50)),
+			T: float64(i), Count: h.TotalCount(), Failures: r.IntervalFailures[i], P50: float64(h.ValueAtQuantile(50)),
 			P99: float64(h.ValueAtQuantile(99)), Max: float64(h.Max()),
 		}
 		if iv != want {
@@ -149,6 +173,34 @@ func TestToJSONValues(t *testing.T) {
 	}
 	if sum != j.Requests {
 		t.Errorf("status codes add up to %d, requests %d", sum, j.Requests)
+	}
+}
+
+// TestSuccessRatioEdges: the ratio counts errors in the denominator and is
+// 0 (not NaN) when nothing finished; failures' latencies are zero when
+// there were none.
+func TestSuccessRatioEdges(t *testing.T) {
+	tests := []struct {
+		name string
+		r    *result.Result
+		want float64
+	}{
+		{"all succeeded", closedLoopResult(t), 1},
+		{"nothing came back", emptyResult(), 0},
+		{"nothing finished", &result.Result{}, 0},
+		{"errors count", &result.Result{Requests: 3, Successes: 3, Errors: 1}, 0.75},
+		{"unexpected count", &result.Result{Requests: 4, Successes: 1, UnexpectedStatus: 3}, 0.25},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			j := ToJSON(tc.r)
+			if j.SuccessRatio != tc.want {
+				t.Errorf("success_ratio %v, want %v", j.SuccessRatio, tc.want)
+			}
+			if tc.r.UnexpectedStatus == 0 && j.UnexpectedLatencyUS != (LatencyJSON{}) {
+				t.Errorf("unexpected_latency_us %+v without unexpected statuses", j.UnexpectedLatencyUS)
+			}
+		})
 	}
 }
 

@@ -92,10 +92,19 @@ func statusCodes(r *result.Result) []int {
 	return codes
 }
 
+// intervalFailures is the failure count of interval i (0 when the Result
+// does not have it).
+func intervalFailures(r *result.Result, i int) uint64 {
+	if i < len(r.IntervalFailures) {
+		return r.IntervalFailures[i]
+	}
+	return 0
+}
+
 // cpuPerRequestUS is the generator's CPU time per request (responses plus
 // errors: every request the generator handled), in µs; 0 when there were none.
 func cpuPerRequestUS(r *result.Result) float64 {
-	n := r.Requests + r.Errors
+	n := r.Handled()
 	if n == 0 {
 		return 0
 	}

@@ -18,10 +18,12 @@ const SummaryTicksPerHalfDistance = 2
 
 // WriteSummary writes the human summary of a run: what was driven (URL,
 // protocol, connections, requested vs achieved rate or "closed loop"), how
-// long, what came back (requests, errors by kind, status codes), the latency
-// distribution (min/mean/p50/p90/p99/p99.9/p99.99/max in ms and a
-// wrk2-style "Detailed Percentile spectrum" table), the scheduler lag, the
-// generator's CPU cost, and each warning on its own "WARNING: " line.
+// long, what came back (the success ratio against the expected statuses,
+// failures by status and by kind, errors by kind, status codes), the latency
+// distribution of successes (min/mean/p50/p90/p99/p99.9/p99.99/max in ms and
+// a wrk2-style "Detailed Percentile spectrum" table), short latency
+// summaries of each kind of failure when there were any, the scheduler lag,
+// the generator's CPU cost, and each warning on its own "WARNING: " line.
 func WriteSummary(w io.Writer, r *result.Result) error {
 	ew := &errWriter{w: w}
 
@@ -49,7 +51,8 @@ func WriteSummary(w io.Writer, r *result.Result) error {
 		start = " from " + r.Start.Format("2006-01-02T15:04:05.000Z07:00")
 	}
 	ew.printf("  duration:     %.3f s%s\n", r.Duration.Seconds(), start)
-	ew.printf("  requests:     %d (%d responses, %d errors)\n", r.Requests+r.Errors, r.Requests, r.Errors)
+	ew.printf("  requests:     %d (%d responses, %d errors)\n", r.Handled(), r.Requests, r.Errors)
+	writeVerdict(ew, r)
 
 	kinds := errorKinds(r)
 	parts := make([]string, len(kinds))
@@ -70,9 +73,9 @@ func WriteSummary(w io.Writer, r *result.Result) error {
 	}
 
 	lat := orEmpty(r.Latency)
-	ew.printf("\nLatency (from when each request was due, corrected for coordinated omission):\n")
+	ew.printf("\nLatency of successes (from when each request was due, corrected for coordinated omission):\n")
 	if lat.TotalCount() == 0 {
-		ew.printf("  no responses recorded\n")
+		ew.printf("  no successes recorded\n")
 	} else {
 		for _, s := range latencyStats(lat) {
 			ew.printf("  %-7s %s\n", s.name, fmtMS(s.us))
@@ -80,6 +83,9 @@ func WriteSummary(w io.Writer, r *result.Result) error {
 		ew.printf("\n  Detailed Percentile spectrum:\n")
 		writePercentileDistribution(ew, lat, SummaryTicksPerHalfDistance, usPerMS)
 	}
+
+	writeFailureLatency(ew, "Latency of unexpected-status responses", r.UnexpectedLatency)
+	writeFailureLatency(ew, "Time to failure of errors", r.ErrorLatency)
 
 	lag := orEmpty(r.SchedLag)
 	if lag.TotalCount() == 0 {
@@ -90,7 +96,7 @@ func WriteSummary(w io.Writer, r *result.Result) error {
 	}
 
 	perReq := "n/a per request"
-	if r.Requests+r.Errors > 0 {
+	if r.Handled() > 0 {
 		perReq = fmt.Sprintf("%.1f µs per request", cpuPerRequestUS(r))
 	}
 	ew.printf("Generator CPU: %.3f s (%s)\n", r.GeneratorCPU.Seconds(), perReq)
@@ -99,6 +105,57 @@ func WriteSummary(w io.Writer, r *result.Result) error {
 		ew.printf("WARNING: %s\n", oneLine(warn))
 	}
 	return ew.err
+}
+
+// writeVerdict prints which statuses counted as success, the success ratio
+// and the failures split by unexpected status code and by error kind.
+func writeVerdict(ew *errWriter, r *result.Result) {
+	expect := r.Expect.String()
+	if r.Expect.Empty() {
+		expect = "none (every response is a failure)"
+	}
+	ew.printf("  expected:     %s\n", expect)
+	ew.printf("  successes:    %d of %d (%s)\n", r.Successes, r.Handled(), percent(r.SuccessRatio()))
+	if r.Failures() == 0 {
+		ew.printf("  failures:     0\n")
+		return
+	}
+	var unexpected []string
+	for _, c := range statusCodes(r) {
+		if n := r.StatusCodes[c]; n > 0 && !r.Expect.Match(c) {
+			unexpected = append(unexpected, fmt.Sprintf("%d: %d", c, n))
+		}
+	}
+	var kinds []string
+	for _, k := range errorKinds(r) {
+		if k.n > 0 {
+			kinds = append(kinds, fmt.Sprintf("%s %d", k.kind, k.n))
+		}
+	}
+	ew.printf("  failures:     %d (%s): unexpected status %d", r.Failures(), percent(1-r.SuccessRatio()), r.UnexpectedStatus)
+	if len(unexpected) > 0 {
+		ew.printf(" (%s)", strings.Join(unexpected, ", "))
+	}
+	ew.printf(", errors %d", r.Errors)
+	if len(kinds) > 0 {
+		ew.printf(" (%s)", strings.Join(kinds, ", "))
+	}
+	ew.printf("\n")
+}
+
+// percent formats a ratio as "99.900 %".
+func percent(ratio float64) string {
+	return strconv.FormatFloat(100*ratio, 'f', 3, 64) + " %"
+}
+
+// writeFailureLatency prints one line summarising a failure histogram,
+// nothing when it is empty.
+func writeFailureLatency(ew *errWriter, title string, h *hdrhistogram.Histogram) {
+	if h == nil || h.TotalCount() == 0 {
+		return
+	}
+	ew.printf("\n%s (from when each request was due): %d, p50 %s, p99 %s, max %s\n", title, h.TotalCount(),
+		fmtMS(float64(h.ValueAtQuantile(50))), fmtMS(float64(h.ValueAtQuantile(99))), fmtMS(float64(h.Max())))
 }
 
 // stat is one named latency figure in µs.

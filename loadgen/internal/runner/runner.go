@@ -5,6 +5,12 @@
 // coordinated-omission correction of wrk2), or closed loop when the rate is
 // 0. Each worker records into its own histograms; they are merged at the
 // end, so recording never takes a lock.
+//
+// Each finished request is classified once: a success (its status is in
+// Config.Expect) goes into the latency and interval histograms; a response
+// with any other status, and a request that failed without a response, are
+// failures, each kind with its own latency histogram, so a fast error page
+// can never make the successes look faster.
 package runner
 
 import (
@@ -20,6 +26,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/meshbench/meshbench/loadgen/internal/client"
+	"github.com/meshbench/meshbench/loadgen/internal/expect"
 	"github.com/meshbench/meshbench/loadgen/internal/result"
 )
 
@@ -30,6 +37,9 @@ type Config struct {
 	Streams  int           // concurrent requests per connection (HTTP/2); 1 for HTTP/1.1
 	Duration time.Duration // measured part
 	Warmup   time.Duration // run before measuring; not recorded
+	// Expect is the set of statuses that count as success; the zero Set
+	// means expect.Default (every 2xx).
+	Expect expect.Set
 
 	// Dial makes the connection for worker group i (each connection is
 	// shared by Streams workers).
@@ -63,20 +73,29 @@ func (c *Config) validate() error {
 	if c.Streams < 1 {
 		c.Streams = 1
 	}
+	if c.Expect.Empty() {
+		c.Expect = expect.MustParse(expect.Default)
+	}
 	return nil
 }
 
 // worker is one sequential request loop and its private recording.
 type worker struct {
-	conn      client.Conn
-	latency   *hdrhistogram.Histogram
-	lag       *hdrhistogram.Histogram
-	intervals []*hdrhistogram.Histogram
-	codes     map[int]uint64
-	errs      map[string]uint64
-	requests  uint64
-	errors    uint64
-	done      atomic.Uint64 // finished requests, read by the progress line
+	conn        client.Conn
+	expect      expect.Set
+	latency     *hdrhistogram.Histogram   // successes
+	intervals   []*hdrhistogram.Histogram // successes, per second of due time
+	failures    []uint64                  // failures, per second of due time
+	unexpected  *hdrhistogram.Histogram   // responses with an unexpected status; made at the first
+	errLatency  *hdrhistogram.Histogram   // transport errors, due to failure; made at the first
+	lag         *hdrhistogram.Histogram
+	codes       map[int]uint64 // every response by status
+	errs        map[string]uint64
+	requests    uint64 // responses of any status
+	successes   uint64
+	unexpectedN uint64
+	errors      uint64
+	done        atomic.Uint64 // finished requests, read by the progress line
 }
 
 // spinWindow is how long before a due time a worker stops sleeping and
@@ -115,9 +134,11 @@ func Run(ctx context.Context, cfg Config) (*result.Result, error) {
 	}()
 	for i := range workers {
 		w := &worker{
+			expect:    cfg.Expect,
 			latency:   result.NewHistogram(),
 			lag:       result.NewHistogram(),
 			intervals: make([]*hdrhistogram.Histogram, seconds),
+			failures:  make([]uint64, seconds),
 			codes:     make(map[int]uint64),
 			errs:      make(map[string]uint64),
 		}
@@ -169,6 +190,7 @@ func Run(ctx context.Context, cfg Config) (*result.Result, error) {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu1)
 
 	r := merge(workers, seconds, measureFrom, cfg.Duration)
+	r.Expect = cfg.Expect
 	r.TargetRate = cfg.Rate
 	r.Connections = cfg.Conns
 	r.GeneratorCPU = rusageCPU(&cpu1) - rusageCPU(&cpu0)
@@ -220,29 +242,62 @@ func (w *worker) run(ctx context.Context, i, n int, rate float64, start, measure
 	}
 }
 
-// record files one finished request (not during the warm-up).
+// record files one finished request (not during the warm-up) under exactly
+// one class: success, unexpected status or error. Latency is always taken
+// from the due time, for failures too: a request that failed after waiting
+// behind a stall failed that late. It allocates nothing once a status or
+// error kind has been seen (the epoll engine's zero-allocation promise).
 func (w *worker) record(due, sent, doneAt, measureFrom time.Time, status int, err error) {
 	if due.Before(measureFrom) {
 		return // warm-up
 	}
-	if err != nil {
+	w.done.Add(1)
+	_ = w.lag.RecordValue(clampUS(sent.Sub(due)))
+	us := clampUS(doneAt.Sub(due))
+	sec := int(due.Sub(measureFrom) / time.Second)
+	switch {
+	case err != nil:
 		w.errors++
 		w.errs[client.Kind(err)]++
-		w.done.Add(1)
-		return
+		w.errLatency = recordLazily(w.errLatency, us)
+		w.failed(sec)
+	case !w.expect.Match(status):
+		w.requests++
+		w.codes[status]++
+		w.unexpectedN++
+		w.unexpected = recordLazily(w.unexpected, us)
+		w.failed(sec)
+	default:
+		w.requests++
+		w.codes[status]++
+		w.successes++
+		_ = w.latency.RecordValue(us)
+		if sec < len(w.intervals) {
+			_ = w.intervals[sec].RecordValue(us)
+		}
 	}
-	us := doneAt.Sub(due).Microseconds()
-	us = min(max(us, result.LowestUS), result.HighestUS)
-	_ = w.latency.RecordValue(us)
-	sec := int(due.Sub(measureFrom) / time.Second)
-	if sec < len(w.intervals) {
-		_ = w.intervals[sec].RecordValue(us)
+}
+
+// failed counts a failure in the interval of its due time.
+func (w *worker) failed(sec int) {
+	if sec < len(w.failures) {
+		w.failures[sec]++
 	}
-	lag := min(max(sent.Sub(due).Microseconds(), result.LowestUS), result.HighestUS)
-	_ = w.lag.RecordValue(lag)
-	w.codes[status]++
-	w.requests++
-	w.done.Add(1)
+}
+
+// recordLazily records us into h, making h at the first value: most runs
+// have no failures, and a histogram is ~140 KiB per worker.
+func recordLazily(h *hdrhistogram.Histogram, us int64) *hdrhistogram.Histogram {
+	if h == nil {
+		h = result.NewHistogram()
+	}
+	_ = h.RecordValue(us)
+	return h
+}
+
+// clampUS is d in whole µs within the histograms' range.
+func clampUS(d time.Duration) int64 {
+	return min(max(d.Microseconds(), result.LowestUS), result.HighestUS)
 }
 
 // pacer is the schedule and recording for the epoll engine: connection c
@@ -303,13 +358,16 @@ func progress(report func(time.Duration, uint64), workers []*worker, from time.T
 // merge folds the workers' recordings into one result.
 func merge(workers []*worker, seconds int, from time.Time, d time.Duration) *result.Result {
 	r := &result.Result{
-		Start:        from,
-		Duration:     d,
-		ErrorsByKind: make(map[string]uint64),
-		StatusCodes:  make(map[int]uint64),
-		Latency:      result.NewHistogram(),
-		SchedLag:     result.NewHistogram(),
-		Intervals:    make([]*hdrhistogram.Histogram, 0, seconds),
+		Start:             from,
+		Duration:          d,
+		ErrorsByKind:      make(map[string]uint64),
+		StatusCodes:       make(map[int]uint64),
+		Latency:           result.NewHistogram(),
+		UnexpectedLatency: result.NewHistogram(),
+		ErrorLatency:      result.NewHistogram(),
+		SchedLag:          result.NewHistogram(),
+		Intervals:         make([]*hdrhistogram.Histogram, 0, seconds),
+		IntervalFailures:  make([]uint64, 0, seconds),
 	}
 	for s := 0; s < seconds; s++ {
 		h := result.NewHistogram()
@@ -323,15 +381,26 @@ func merge(workers []*worker, seconds int, from time.Time, d time.Duration) *res
 		}
 		h.SetStartTimeMs(begin.UnixMilli())
 		h.SetEndTimeMs(stop.UnixMilli())
+		var failures uint64
 		for _, w := range workers {
 			h.Merge(w.intervals[s])
+			failures += w.failures[s]
 		}
 		r.Intervals = append(r.Intervals, h)
+		r.IntervalFailures = append(r.IntervalFailures, failures)
 	}
 	for _, w := range workers {
 		r.Latency.Merge(w.latency)
+		if w.unexpected != nil {
+			r.UnexpectedLatency.Merge(w.unexpected)
+		}
+		if w.errLatency != nil {
+			r.ErrorLatency.Merge(w.errLatency)
+		}
 		r.SchedLag.Merge(w.lag)
 		r.Requests += w.requests
+		r.Successes += w.successes
+		r.UnexpectedStatus += w.unexpectedN
 		r.Errors += w.errors
 		for k, v := range w.errs {
 			r.ErrorsByKind[k] += v

@@ -7,10 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/meshbench/meshbench/loadgen/internal/client"
+	"github.com/meshbench/meshbench/loadgen/internal/expect"
 	"github.com/meshbench/meshbench/loadgen/internal/result"
 )
 
@@ -146,23 +150,136 @@ func TestErrorsCountedByKind(t *testing.T) {
 		{"5xx", failing.URL, "", 503},
 	}
 	for _, c := range cases {
-		eachEngine(t, func(t *testing.T, engine string) {
-			t.Run(c.name, func(t *testing.T) {
-				r, err := Run(context.Background(), withEngine(t, engine, Config{Rate: 50, Conns: 2, Duration: time.Second}, c.url, 100*time.Millisecond))
+		t.Run(c.name, func(t *testing.T) {
+			eachEngine(t, func(t *testing.T, engine string) {
+				const timeout = 100 * time.Millisecond
+				r, err := Run(context.Background(), withEngine(t, engine, Config{Rate: 50, Conns: 2, Duration: time.Second}, c.url, timeout))
 				if err != nil {
 					t.Fatal(err)
 				}
+				if r.Latency.TotalCount() != 0 || r.Successes != 0 || r.SuccessRatio() != 0 {
+					t.Fatalf("%d successes (latency count %d, ratio %v) from a server that never answers 2xx",
+						r.Successes, r.Latency.TotalCount(), r.SuccessRatio())
+				}
 				if c.kind != "" {
-					if r.ErrorsByKind[c.kind] == 0 || r.Errors != r.ErrorsByKind[c.kind] || r.Latency.TotalCount() != 0 {
-						t.Fatalf("errors %v (total %d), latency count %d; want all %s and none in the histogram", r.ErrorsByKind, r.Errors, r.Latency.TotalCount(), c.kind)
+					if r.ErrorsByKind[c.kind] == 0 || r.Errors != r.ErrorsByKind[c.kind] || r.ErrorLatency.TotalCount() != int64(r.Errors) {
+						t.Fatalf("errors %v (total %d), error latency count %d; want all %s, each timed", r.ErrorsByKind, r.Errors, r.ErrorLatency.TotalCount(), c.kind)
+					}
+					if c.kind == result.ErrTimeout && r.ErrorLatency.Min() < timeout.Microseconds()*999/1000 {
+						t.Fatalf("a timeout failed %d µs after it was due, before the %v timeout", r.ErrorLatency.Min(), timeout)
 					}
 					return
 				}
-				if r.StatusCodes[c.code] == 0 || r.Errors != 0 {
-					t.Fatalf("codes %v errors %v", r.StatusCodes, r.ErrorsByKind)
+				if r.StatusCodes[c.code] == 0 || r.Errors != 0 || r.UnexpectedStatus != r.StatusCodes[c.code] ||
+					r.UnexpectedLatency.TotalCount() != int64(r.UnexpectedStatus) {
+					t.Fatalf("codes %v errors %v, %d unexpected (%d timed)", r.StatusCodes, r.ErrorsByKind, r.UnexpectedStatus, r.UnexpectedLatency.TotalCount())
 				}
 			})
 		})
+	}
+}
+
+// TestStatusClassification: a server answering 503 to every fourth request
+// (at once) and 200 to the others (after 5 ms). Every response is counted
+// under its status exactly as the server sent it; the 503s are failures with
+// their own histogram and per-second counts, never in the latency of
+// successes; -expect can make any status a success.
+func TestStatusClassification(t *testing.T) {
+	const slow = 5 * time.Millisecond
+	tests := []struct {
+		name   string
+		expect string
+		ok503  bool // the 503s count as successes
+	}{
+		{"default expects 2xx", "", false},
+		{"200 only", "200", false},
+		{"503 expected too", "200,503", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			eachEngine(t, func(t *testing.T, engine string) {
+				var n atomic.Int64
+				var sent [600]atomic.Uint64
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+					code := 200
+					if n.Add(1)%4 == 0 {
+						code = 503
+					} else {
+						time.Sleep(slow)
+					}
+					sent[code].Add(1)
+					w.WriteHeader(code)
+				}))
+				defer srv.Close()
+				cfg := Config{Rate: 200, Conns: 4, Duration: 2 * time.Second}
+				if tc.expect != "" {
+					cfg.Expect = expect.MustParse(tc.expect)
+				}
+				r, err := Run(context.Background(), withEngine(t, engine, cfg, srv.URL, 5*time.Second))
+				if err != nil {
+					t.Fatal(err)
+				}
+				srv.Close() // every answer is counted before the check
+				// No warm-up: meshload saw exactly what the server sent.
+				if r.StatusCodes[200] != sent[200].Load() || r.StatusCodes[503] != sent[503].Load() || len(r.StatusCodes) != 2 || r.Errors != 0 {
+					t.Fatalf("counted %v with %d errors; the server sent 200 × %d, 503 × %d", r.StatusCodes, r.Errors, sent[200].Load(), sent[503].Load())
+				}
+				wantOK, wantBad := r.StatusCodes[200], r.StatusCodes[503]
+				if tc.ok503 {
+					wantOK, wantBad = wantOK+wantBad, 0
+				}
+				if r.Successes != wantOK || r.UnexpectedStatus != wantBad || r.Requests != wantOK+wantBad ||
+					r.Latency.TotalCount() != int64(wantOK) || r.UnexpectedLatency.TotalCount() != int64(wantBad) {
+					t.Fatalf("%d successes (%d timed), %d unexpected (%d timed) of %d; want %d and %d",
+						r.Successes, r.Latency.TotalCount(), r.UnexpectedStatus, r.UnexpectedLatency.TotalCount(), r.Requests, wantOK, wantBad)
+				}
+				if want := float64(wantOK) / float64(r.Requests); r.SuccessRatio() != want {
+					t.Fatalf("success ratio %v, want %v", r.SuccessRatio(), want)
+				}
+				var perSecond uint64
+				var timed int64
+				for i, h := range r.Intervals {
+					perSecond += r.IntervalFailures[i]
+					timed += h.TotalCount()
+				}
+				if perSecond != wantBad || timed != int64(wantOK) {
+					t.Fatalf("intervals hold %d successes and %d failures, want %d and %d", timed, perSecond, wantOK, wantBad)
+				}
+				// Every 200 took at least `slow` at the server; an instant 503
+				// among the successes would show as a smaller minimum.
+				if !tc.ok503 && r.Latency.Min() < slow.Microseconds()*999/1000 {
+					t.Fatalf("latency of successes starts at %d µs, below the server's %v: a 503 got in", r.Latency.Min(), slow)
+				}
+			})
+		})
+	}
+}
+
+// TestRecordAllocatesNothing: classifying and recording a response costs no
+// allocation once its status has been seen, for successes and failures
+// alike (the epoll engine's zero-allocation promise runs through it).
+func TestRecordAllocatesNothing(t *testing.T) {
+	measureFrom := time.Now()
+	w := &worker{
+		expect:    expect.MustParse(expect.Default),
+		latency:   result.NewHistogram(),
+		lag:       result.NewHistogram(),
+		intervals: []*hdrhistogram.Histogram{result.NewHistogram()},
+		failures:  make([]uint64, 1),
+		codes:     map[int]uint64{},
+		errs:      map[string]uint64{},
+	}
+	due := measureFrom.Add(10 * time.Millisecond)
+	done := due.Add(300 * time.Microsecond)
+	for _, status := range []int{200, 503} {
+		w.record(due, due, done, measureFrom, status, nil) // first of its status: the map entry, the histogram
+		allocs := testing.AllocsPerRun(1000, func() { w.record(due, due, done, measureFrom, status, nil) })
+		if allocs != 0 {
+			t.Errorf("status %d: %v allocations per record", status, allocs)
+		}
+	}
+	if w.successes < 1000 || w.unexpectedN != w.successes || w.failures[0] != w.unexpectedN || w.requests != 2*w.successes {
+		t.Fatalf("%d successes, %d unexpected, %d failures in the interval, %d responses; want as many of each", w.successes, w.unexpectedN, w.failures[0], w.requests)
 	}
 }
 
