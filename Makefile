@@ -60,10 +60,14 @@ bench: build
 report: build
 	$(BIN)/meshbench report
 
-# make gate: the short suite (scenarios/gate.yaml) plus the proxy's Go
-# benchmarks, compared with results/baseline.json; exit 1 on a regression.
-# make baseline records a new baseline the same way (commit it).
-GATE_BENCH_PKGS := ./proxy/internal/http1 ./proxy/internal/route ./proxy/internal/balance ./proxy/internal/engine ./loadgen/internal/client
+# make gate: the CI suite (scenarios/gate.yaml, 5 x 10 s, about 3 minutes)
+# plus the Go benchmarks below (allocs/op; sidecar's forward benchmarks run
+# the real request path), compared with results/baseline.json and the noise
+# recorded beside it (results/baseline-noise.tsv); exit 1 on a regression.
+# make baseline records both (commit them); NOISE_RUNS="a.json b.json" adds
+# result files of more gate runs of the same code to the noise (steadier σ).
+GATE_BENCH_PKGS := ./proxy/internal/http1 ./proxy/internal/route ./proxy/internal/balance ./proxy/internal/engine ./proxy/internal/sidecar ./loadgen/internal/client
+NOISE_RUNS ?=
 gate-run: build
 	rm -rf $(BIN)/gate && mkdir -p $(BIN)/gate
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 -benchtime 200ms $(GATE_BENCH_PKGS) > $(BIN)/gate/bench.txt
@@ -74,6 +78,7 @@ gate: gate-run
 
 baseline: gate-run
 	cp $$(ls $(BIN)/gate/*-gate.json) results/baseline.json
+	$(BIN)/meshbench gate -baseline results/baseline.json -write-noise results/baseline-noise.tsv $(NOISE_RUNS)
 
 # The stand-alone benchmarks of BENCHMARKS.md. Each waits for a quiet machine,
 # writes its raw rows to results/standalone/<bench>/<UTC time>*.tsv (.txt for

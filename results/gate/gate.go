@@ -1,157 +1,270 @@
 // Package gate compares a current benchmark run with a baseline run and says
 // whether the current one regressed (`meshbench gate -baseline FILE -current
-// FILE`). It never compares absolute times across runs: the machines are
-// shared and small, so a slower or faster machine, or a busy minute, must not
-// move the result. Every latency and CPU metric is a ratio of two things
-// measured in the same run, at the same moment, on the same machine.
+// FILE`). The machines are shared and small, so every limit is derived from
+// the noise the baseline itself measured, and latency is compared as the
+// latency a proxy adds over the direct path measured in the same run.
 //
 // # Metrics
 //
-// For each (target, rate) present in the baseline, using only steps with
-// Status "ok":
+// For each (target, rate) of either run, over the steps that measured
+// successful responses (a step with a load result and at least one success;
+// in files written before success was classified, a step with status "ok"),
+// one value per repetition:
 //
-//   - added_p50, added_p99 (unit "x direct"; targets whose Kind is not
-//     "direct"): per repetition r, ratio_r = the target's Load.LatencyUS.P50
-//     (P99) / the direct target's at the same rate and repetition. The value
-//     is the median of ratio_r over the repetitions; 1.0 means the proxy adds
-//     nothing.
-//   - rss (unit "MiB"): the median of Step.RSSMiB over the repetitions.
-//     Absolute, because memory does not scale with CPU speed.
-//   - cpu_per_request (unit "x loadgen"): per repetition,
-//     Step.CPUPerRequestUS / (Load.GeneratorCPUS×1e6 / (Load.Requests +
-//     Load.Errors)): the proxies' CPU per request relative to the load
-//     generator's CPU per request in the same step. The value is the median.
+//   - added_p50, added_p99 (ms; targets other than direct): the target's
+//     Load.LatencyUS.P50 (P99) minus the direct target's in the same
+//     repetition at the same rate. Pairing by repetition cancels what moves
+//     both (a busy minute); the latency a proxy adds is what a user pays.
+//   - cpu_per_request ("x loadgen" by default): Step.CPUPerRequestUS (all the
+//     target's proxies) divided by meshload's CPU per request in the same
+//     step (Load.GeneratorCPUS / (Requests+Errors)). At 1000 req/s both are
+//     dominated by wake-ups and move together with the machine's state; on
+//     the stored results the ratio's pooled relative spread was 0.14 against
+//     0.24 for the bare µs (15 target-rate groups at 1000 req/s,
+//     correlation of the two CPU times 0.93). At 10000 req/s it is the other
+//     way round (0.09 against 0.05), so Options.CPUUnit can select "µs".
+//   - rss_per_proxy (MiB): Step.RSSMiB / len(Step.Proxies), so the sidecar
+//     pair and the single sidecar are comparable per process.
 //
-// The spread of a metric in one run is (max−min)/median over its
-// repetitions. The limit is
+// The row's value is the median over the repetitions. Its limit is
 //
-//	limit = baseline × (1 + max(threshold, spread_baseline + spread_current))
+//	limit = baseline + max(floor, k·σ·√(π/2)·√(1/n_b + 1/n_c))
 //
-// and a row passes when current ≤ limit. So a metric may always grow by its
-// threshold, and by more when the two runs themselves show that much noise:
-// two runs of the same code never fail. A run with a single repetition has a
-// spread of 0 (only the threshold applies).
+// where σ = 1.4826 × MAD of the baseline's repetitions (recorded in a Noise
+// file, possibly pooled with more runs of the same code), n_b and n_c the
+// repetitions behind the two medians, and floor = max(rel × |baseline|,
+// abs) per metric (Options). σ·√(π/2)/√n is the standard error of a median,
+// so the second term is k standard errors of the difference of two medians.
+// A baseline with fewer than Options.MinReps repetitions fails these rows:
+// a MAD of 3 values is the middle distance and 0 whenever two agree.
 //
-// For each Go benchmark (Run.GoBenchmarks, median over -count runs):
+// Two further metrics have no noise:
 //
-//   - allocs_per_op (unit "allocs/op"): limit = baseline × (1 +
-//     AllocsPerOp) + 0.5, so a zero-allocation path that starts allocating
-//     (0 -> 1) fails.
+//   - success_ratio (every target, direct included): successes / (requests +
+//     transport errors) summed over every step of the target that has a load
+//     result, failed steps included. It fails on any drop below the
+//     baseline's (counts compared exactly), and when a current step has no
+//     load result at all. Files written before success was classified count
+//     2xx status codes as successes (noted); without status codes the row
+//     is a note, not a failure.
+//   - allocs_per_op of each Go benchmark (Run.GoBenchmarks): limit = baseline
+//     × (1 + Options.AllocsRel) + 0.5, so 0 → 1 fails.
 //
 // # Missing and new
 //
-// A (target, rate) or benchmark in the baseline that is missing from the
-// current run, or has no ok step there (a target that failed every step),
-// gives FAIL rows; so does a metric the baseline measured and the current
-// run did not, and a ratio whose direct steps are all missing. One present
-// only in the current run gives PASS rows noted "new". A step flagged
-// Busy.Disturbed, in either run, adds a note to the rows it feeds; it does
-// not change pass or fail (the spread already widens the limit).
+// A (target, rate) or benchmark of the baseline missing from the current
+// run, or with no usable step there, fails; so does an added-latency row
+// whose direct steps are missing. One present only in the current run
+// passes, noted "new". Disturbed steps (Busy.Disturbed) are noted; they do
+// not change the verdict.
 package gate
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/meshbench/meshbench/results/schema"
 )
 
-// Thresholds are the relative growth each metric may show before the gate
-// fails (0.25 = +25 %), unless the runs' own spread allows more.
-type Thresholds struct {
-	AddedP50      float64 // added_p50: latency ratio to direct at the median
-	AddedP99      float64 // added_p99: latency ratio to direct at p99
-	RSS           float64 // rss: peak resident memory of the target's proxies
-	CPUPerRequest float64 // cpu_per_request: proxy CPU per request relative to meshload's
-	AllocsPerOp   float64 // allocs_per_op, relative; plus an absolute slack of 0.5 alloc
-}
-
-// DefaultThresholds are the gate's defaults:
-//
-//   - AddedP50 0.25: the median ratio is stable on a quiet machine; +25 %
-//     is well above run-to-run noise and well below a real slowdown of the
-//     proxy path.
-//   - AddedP99 0.50: tails on a 2-core shared machine move by 20-40 %
-//     between identical runs (scheduler wake-ups, GC); +50 % still catches a
-//     doubled tail.
-//   - RSS 0.15: memory is nearly deterministic for the same code and load;
-//     +15 % catches a new buffer per connection or a leaked pool.
-//   - CPUPerRequest 0.30: a ratio of two CPU times in one step, steadier than
-//     either time alone but still sensitive to frequency scaling and caches.
-//   - AllocsPerOp 0.10: allocations are deterministic; 10 % plus the
-//     absolute 0.5 slack tolerates only median rounding.
-func DefaultThresholds() Thresholds {
-	return Thresholds{
-		AddedP50:      0.25,
-		AddedP99:      0.50,
-		RSS:           0.15,
-		CPUPerRequest: 0.30,
-		AllocsPerOp:   0.10,
-	}
-}
-
 // Metric names used in Row.Metric.
 const (
 	MetricAddedP50      = "added_p50"
 	MetricAddedP99      = "added_p99"
-	MetricRSS           = "rss"
 	MetricCPUPerRequest = "cpu_per_request"
+	MetricRSSPerProxy   = "rss_per_proxy"
+	MetricSuccessRatio  = "success_ratio"
 	MetricAllocsPerOp   = "allocs_per_op"
 )
 
 // Units used in Row.Unit.
 const (
-	UnitRatioDirect  = "x direct"  // latency of the target / latency of direct, same run
-	UnitMiB          = "MiB"       // mebibytes
+	UnitMS           = "ms"
 	UnitRatioLoadgen = "x loadgen" // proxy CPU per request / meshload CPU per request, same step
+	UnitUS           = "µs"
+	UnitMiB          = "MiB"
+	UnitRatio        = "ratio" // success ratio, 0..1
 	UnitAllocs       = "allocs/op"
 )
 
-// Row is one comparison. Baseline, Current and Limit are in Unit; a side
-// that has no value (missing target, metric not measured) is NaN and Note
-// says why.
+// CPU units for Options.CPUUnit.
+const (
+	CPUUnitLoadgen = "loadgen"
+	CPUUnitUS      = "us"
+)
+
+// Absolute floors: the least allowance of each noise-based metric, so a
+// baseline near zero (a proxy adding ~0 ms) or a MAD of 0 does not give a
+// zero-width limit. They sit at the resolution of the measurement: meshload
+// reports latency in µs, /proc CPU time in 10 ms ticks (≈ 1 µs per request
+// over a 10 s step at 1000 req/s), VmRSS moves by pages and GC cycles.
+const (
+	AbsFloorAddedP50MS = 0.010
+	AbsFloorAddedP99MS = 0.050
+	AbsFloorCPULoadgen = 0.01
+	AbsFloorCPUUS      = 1
+	AbsFloorRSSMiB     = 0.25
+)
+
+// Options are the gate's parameters.
+type Options struct {
+	// K is how many standard errors of the difference of medians the
+	// current median may exceed the baseline's by.
+	K float64
+	// MinReps is the fewest baseline repetitions a noise-based row accepts.
+	MinReps int
+	// Relative floors (0.10 = 10 % of the baseline value) of the noise-based
+	// metrics; the absolute floors are the AbsFloor* constants.
+	FloorAddedP50, FloorAddedP99, FloorCPU, FloorRSS float64
+	// CPUUnit is CPUUnitLoadgen (proxy CPU per request relative to
+	// meshload's in the same step) or CPUUnitUS (µs per request).
+	CPUUnit string
+	// AllocsRel is the relative growth allowed in allocs/op (plus 0.5).
+	AllocsRel float64
+}
+
+// DefaultOptions are the gate's defaults:
+//
+//   - K 3: about one false alarm in a few hundred rows when σ is known;
+//     σ from 5 repetitions is itself uncertain, which the floors cover.
+//   - MinReps 5.
+//   - Floors: added p50 10 %, added p99 20 % (tails move more between
+//     runs than within one), CPU per request 10 %, RSS per proxy 10 %.
+//   - CPUUnit "loadgen" (see the package comment for why).
+//   - AllocsRel 0.10: with the 0.5 slack only median rounding passes.
+func DefaultOptions() Options {
+	return Options{
+		K:             3,
+		MinReps:       5,
+		FloorAddedP50: 0.10,
+		FloorAddedP99: 0.20,
+		FloorCPU:      0.10,
+		FloorRSS:      0.10,
+		CPUUnit:       CPUUnitLoadgen,
+		AllocsRel:     0.10,
+	}
+}
+
+// Validate reports the first option out of range.
+func (o Options) Validate() error {
+	switch {
+	case o.K < 0 || math.IsNaN(o.K):
+		return fmt.Errorf("k %v: must be >= 0", o.K)
+	case o.MinReps < 2:
+		return fmt.Errorf("min-reps %d: must be >= 2 (a spread needs two values)", o.MinReps)
+	case o.CPUUnit != CPUUnitLoadgen && o.CPUUnit != CPUUnitUS:
+		return fmt.Errorf("cpu unit %q: want %q or %q", o.CPUUnit, CPUUnitLoadgen, CPUUnitUS)
+	case o.AllocsRel < 0:
+		return fmt.Errorf("allocs %v: must be >= 0", o.AllocsRel)
+	}
+	for name, f := range map[string]float64{"added-p50": o.FloorAddedP50, "added-p99": o.FloorAddedP99, "cpu": o.FloorCPU, "rss": o.FloorRSS} {
+		if f < 0 || math.IsNaN(f) {
+			return fmt.Errorf("floor-%s %v: must be >= 0", name, f)
+		}
+	}
+	return nil
+}
+
+// Row is one comparison. Baseline, Current, Limit and Sigma are in Unit; a
+// side that has no value is NaN and Note says why. For success_ratio the
+// limit is a lower bound (current must be at least Limit).
 type Row struct {
 	Target string // target name; for allocs_per_op the Go benchmark name
 	Metric string // one of the Metric* constants
 	Rate   float64
 
 	Baseline, Current, Limit float64
+	Sigma                    float64 // σ of the baseline's repetitions; NaN where no noise applies
+	NB, NC                   int     // repetitions (steps) behind each side's value
 	Unit                     string
 
 	Pass bool
 	Note string // why it failed, why it was skipped, or what to doubt
 }
 
-// Report is the outcome of Compare: one row per metric per (target, rate)
-// and per Go benchmark, in a stable order. Pass is true when every row
-// passes.
-type Report struct {
-	Rows []Row
-	Pass bool
+// ID is "target@rate/metric", the row's name in notes and tests.
+func (r Row) ID() string {
+	return fmt.Sprintf("%s@%s/%s", r.Target, strconv.FormatFloat(r.Rate, 'f', -1, 64), r.Metric)
 }
 
-// Compare compares current against baseline. Rows are ordered by target
-// name, then rate, then metric (added_p50, added_p99, rss,
-// cpu_per_request), then the Go benchmarks by name.
-func Compare(baseline, current *schema.Run, th Thresholds) Report {
-	b, c := index(baseline), index(current)
-	var rows []Row
+// Report is the outcome of Compare, rows in a stable order (target, rate,
+// metric in the order of the Metric* constants; then the Go benchmarks by
+// name). Pass is true when every row passes. Warnings are run-level remarks
+// (a different machine or scenario); Noise says where σ came from.
+type Report struct {
+	Rows     []Row
+	Warnings []string
+	Noise    string
+	Pass     bool
+}
 
-	keys := unionKeys(b, c)
-	for _, k := range keys {
-		rows = append(rows, compareTarget(k, b, c, th)...)
+// Failing returns the IDs of the failing rows, sorted.
+func (r Report) Failing() []string {
+	var out []string
+	for _, row := range r.Rows {
+		if !row.Pass {
+			out = append(out, row.ID())
+		}
 	}
-	rows = append(rows, compareBenchmarks(baseline, current, th.AllocsPerOp)...)
+	sort.Strings(out)
+	return out
+}
 
-	rep := Report{Rows: rows, Pass: true}
-	for _, r := range rows {
+// Compare compares current against baseline. noise gives σ per row; nil
+// takes it from the baseline's own repetitions (MeasureNoise). Call
+// noise.Check(baseline, opt) first: Compare trusts it.
+func Compare(baseline, current *schema.Run, noise *Noise, opt Options) Report {
+	if noise == nil {
+		noise = MeasureNoise(baseline, opt)
+	}
+	b, c := index(baseline), index(current)
+	rep := Report{Noise: noise.Source(), Pass: true}
+	rep.Warnings = environmentWarnings(baseline, current)
+	for _, k := range unionKeys(b, c) {
+		rep.Rows = append(rep.Rows, compareTarget(k, b, c, noise, opt)...)
+	}
+	rep.Rows = append(rep.Rows, compareBenchmarks(baseline, current, opt.AllocsRel)...)
+	for _, r := range rep.Rows {
 		if !r.Pass {
 			rep.Pass = false
 		}
 	}
 	return rep
+}
+
+// environmentWarnings: limits come from the baseline's noise on its
+// machine with its scenario; on another machine or scenario they mean less.
+func environmentWarnings(b, c *schema.Run) []string {
+	if b == nil || c == nil {
+		return nil
+	}
+	var w []string
+	be, ce := b.Environment, c.Environment
+	if be.CPUModel != ce.CPUModel || be.Cores != ce.Cores {
+		w = append(w, fmt.Sprintf("environment differs: baseline on %q × %d cores, current on %q × %d cores; the limits come from the baseline machine's noise",
+			be.CPUModel, be.Cores, ce.CPUModel, ce.Cores))
+	}
+	if !sameJSON(b.Scenario.Spec, c.Scenario.Spec) {
+		w = append(w, fmt.Sprintf("scenario differs: baseline ran %q, current %q with different settings (load, targets or event loops); record a new baseline (make baseline)",
+			b.Scenario.Name, c.Scenario.Name))
+	}
+	return w
+}
+
+func sameJSON(a, b json.RawMessage) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return bytes.Equal(a, b)
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }
 
 // key identifies a target at a rate.
@@ -162,9 +275,9 @@ type key struct {
 
 // runIndex is one run's steps, grouped.
 type runIndex struct {
-	steps  map[key][]schema.Step // every step of a target at a rate, in run order
-	kind   map[string]string     // target -> Kind
-	direct map[float64]map[int]schema.Step
+	steps  map[key][]schema.Step           // every step of a target at a rate, in run order
+	kind   map[string]string               // target -> Kind
+	direct map[float64]map[int]schema.Step // usable steps of the direct target by rate and repetition
 }
 
 func index(run *schema.Run) runIndex {
@@ -176,35 +289,52 @@ func index(run *schema.Run) runIndex {
 	if run == nil {
 		return ix
 	}
-	// The direct reference: the target of Kind "direct" (the one named
-	// "direct" when there are several).
-	directTarget := ""
-	for _, s := range run.Steps {
-		if s.Kind == "direct" && (directTarget == "" || s.Target == "direct") {
-			directTarget = s.Target
-		}
-	}
+	directTarget := directName(run)
 	for _, s := range run.Steps {
 		k := key{s.Target, s.Rate}
 		ix.steps[k] = append(ix.steps[k], s)
 		if _, ok := ix.kind[s.Target]; !ok {
 			ix.kind[s.Target] = s.Kind
 		}
-		if s.Target == directTarget && ok(s) {
-			m := ix.direct[s.Rate]
-			if m == nil {
-				m = make(map[int]schema.Step)
-				ix.direct[s.Rate] = m
-			}
-			if _, seen := m[s.Repetition]; !seen {
-				m[s.Repetition] = s
-			}
+		if s.Target != directTarget || !usable(s) {
+			continue
+		}
+		m := ix.direct[s.Rate]
+		if m == nil {
+			m = make(map[int]schema.Step)
+			ix.direct[s.Rate] = m
+		}
+		if _, seen := m[s.Repetition]; !seen {
+			m[s.Repetition] = s
 		}
 	}
 	return ix
 }
 
-func ok(s schema.Step) bool { return s.Status == "ok" }
+// directName is the reference target: the one of Kind "direct" (the one
+// named "direct" when there are several).
+func directName(run *schema.Run) string {
+	name := ""
+	for _, s := range run.Steps {
+		if s.Kind == "direct" && (name == "" || s.Target == "direct") {
+			name = s.Target
+		}
+	}
+	return name
+}
+
+// usable reports whether a step measured successful responses: its latency
+// summary then describes successes only (schema.Load). Files written before
+// success was classified have no SuccessRatio; there only "ok" steps count.
+func usable(s schema.Step) bool {
+	if s.Load == nil {
+		return false
+	}
+	if s.Load.SuccessRatio != nil {
+		return s.Load.Successes > 0
+	}
+	return s.Status == "ok"
+}
 
 func unionKeys(b, c runIndex) []key {
 	set := make(map[key]bool)
@@ -227,211 +357,244 @@ func unionKeys(b, c runIndex) []key {
 	return keys
 }
 
-// sample is one metric of one (target, rate) in one run.
-type sample struct {
-	values    []float64 // one per usable repetition
-	disturbed int       // steps behind the values flagged Busy.Disturbed
-	why       string    // why there are no values, when there are none
-}
-
-func (s sample) median() float64 { return median(s.values) }
-
-func (s sample) spread() float64 {
-	if len(s.values) < 2 {
-		return 0
-	}
-	m := median(s.values)
-	if m == 0 {
-		return 0
-	}
-	lo, hi := minMax(s.values)
-	return (hi - lo) / m
-}
-
-type metricDef struct {
-	name      string
-	unit      string
-	threshold func(Thresholds) float64
-	// extract computes the metric over the ok steps of a target at a rate;
-	// direct holds the run's ok direct steps at that rate by repetition.
-	extract func(steps []schema.Step, direct map[int]schema.Step) sample
-	// forDirect: whether the metric applies to the direct target itself.
-	forDirect bool
-}
-
-var metricDefs = []metricDef{
-	{MetricAddedP50, UnitRatioDirect, func(t Thresholds) float64 { return t.AddedP50 },
-		func(st []schema.Step, d map[int]schema.Step) sample {
-			return latencyRatio(st, d, func(l schema.Latency) float64 { return l.P50 })
-		}, false},
-	{MetricAddedP99, UnitRatioDirect, func(t Thresholds) float64 { return t.AddedP99 },
-		func(st []schema.Step, d map[int]schema.Step) sample {
-			return latencyRatio(st, d, func(l schema.Latency) float64 { return l.P99 })
-		}, false},
-	{MetricRSS, UnitMiB, func(t Thresholds) float64 { return t.RSS }, rssSample, true},
-	{MetricCPUPerRequest, UnitRatioLoadgen, func(t Thresholds) float64 { return t.CPUPerRequest }, cpuSample, true},
-}
-
-func latencyRatio(steps []schema.Step, direct map[int]schema.Step, pick func(schema.Latency) float64) sample {
-	var s sample
-	if len(direct) == 0 {
-		s.why = "no ok direct step at this rate"
-		return s
-	}
-	for _, st := range steps {
-		d, found := direct[st.Repetition]
-		if !found || st.Load == nil || d.Load == nil {
-			continue
-		}
-		den := pick(d.Load.LatencyUS)
-		if den <= 0 {
-			continue
-		}
-		s.values = append(s.values, pick(st.Load.LatencyUS)/den)
-		if st.Busy.Disturbed {
-			s.disturbed++
-		}
-		if d.Busy.Disturbed {
-			s.disturbed++
-		}
-	}
-	if len(s.values) == 0 {
-		s.why = "no repetition with both this target and direct ok"
-	}
-	return s
-}
-
-func rssSample(steps []schema.Step, _ map[int]schema.Step) sample {
-	var s sample
-	for _, st := range steps {
-		if st.RSSMiB == nil {
-			continue
-		}
-		s.values = append(s.values, *st.RSSMiB)
-		if st.Busy.Disturbed {
-			s.disturbed++
-		}
-	}
-	if len(s.values) == 0 {
-		s.why = "rss not measured"
-	}
-	return s
-}
-
-func cpuSample(steps []schema.Step, _ map[int]schema.Step) sample {
-	var s sample
-	for _, st := range steps {
-		if st.CPUPerRequestUS == nil || st.Load == nil {
-			continue
-		}
-		n := float64(st.Load.Requests + st.Load.Errors)
-		if n == 0 || st.Load.GeneratorCPUS <= 0 {
-			continue
-		}
-		gen := st.Load.GeneratorCPUS * 1e6 / n
-		s.values = append(s.values, *st.CPUPerRequestUS/gen)
-		if st.Busy.Disturbed {
-			s.disturbed++
-		}
-	}
-	if len(s.values) == 0 {
-		s.why = "proxy or generator CPU not measured"
-	}
-	return s
-}
-
 // compareTarget gives the rows of one (target, rate).
-func compareTarget(k key, b, c runIndex, th Thresholds) []Row {
-	bSteps, inBase := b.steps[k]
-	cSteps, inCur := c.steps[k]
+func compareTarget(k key, b, c runIndex, noise *Noise, opt Options) []Row {
 	kind := b.kind[k.target]
 	if kind == "" {
 		kind = c.kind[k.target]
 	}
-	isDirect := kind == "direct"
-
-	bOK, cOK := okSteps(bSteps), okSteps(cSteps)
 	var rows []Row
 	for _, m := range metricDefs {
-		if isDirect && !m.forDirect {
-			continue
+		if kind == "direct" {
+			break // the reference has no added latency and no proxies
 		}
-		row := Row{
-			Target: k.target, Metric: m.name, Rate: k.rate, Unit: m.unit,
-			Baseline: math.NaN(), Current: math.NaN(), Limit: math.NaN(),
+		if row, ok := compareMetric(k, m, b, c, noise, opt); ok {
+			rows = append(rows, row)
 		}
-		var bs, cs sample
-		if len(bOK) > 0 {
-			bs = m.extract(bOK, b.direct[k.rate])
-		}
-		if len(cOK) > 0 {
-			cs = m.extract(cOK, c.direct[k.rate])
-		}
-		bHas, cHas := len(bs.values) > 0, len(cs.values) > 0
-		switch {
-		case bHas && cHas:
-			row.Baseline, row.Current = bs.median(), cs.median()
-			thr := m.threshold(th)
-			allow := math.Max(thr, bs.spread()+cs.spread())
-			row.Limit = row.Baseline * (1 + allow)
-			row.Pass = row.Current <= row.Limit
-			if !row.Pass {
-				row.Note = failNote(row.Baseline, row.Current, thr, bs.spread(), cs.spread())
-			}
-		case bHas: // and the current run has no value
-			row.Baseline = bs.median()
-			switch {
-			case !inCur:
-				row.Note = "missing from current run"
-			case len(cOK) == 0:
-				row.Note = "no ok step in current run: " + failSummary(cSteps)
-			default:
-				row.Note = "current run: " + cs.why
-			}
-		case cHas: // new: nothing to compare against
-			row.Current = cs.median()
-			row.Pass = true
-			switch {
-			case !inBase:
-				row.Note = "new"
-			case len(bOK) == 0:
-				row.Note = "new: no ok step in baseline"
-			default:
-				row.Note = "new: baseline has no value (" + bs.why + ")"
-			}
-		case inCur && len(cOK) == 0 && !isDirect:
-			// The target failed every step of the current run. (For direct
-			// the rows of the targets measured against it fail instead.)
-			row.Note = "no ok step in current run: " + failSummary(cSteps)
-		default:
-			// Neither run has this metric (rss of direct, a peer whose
-			// CPU is not sampled): no row.
-			continue
-		}
-		var notes []string
-		if row.Note != "" {
-			notes = append(notes, row.Note)
-		}
-		if n := len(cSteps) - len(cOK); n > 0 && len(cOK) > 0 {
-			notes = append(notes, fmt.Sprintf("%d of %d current steps not ok", n, len(cSteps)))
-		}
-		if bs.disturbed > 0 || cs.disturbed > 0 {
-			notes = append(notes, fmt.Sprintf("disturbed steps: baseline %d, current %d", bs.disturbed, cs.disturbed))
-		}
-		row.Note = strings.Join(notes, "; ")
+	}
+	if row, ok := compareSuccess(k, b, c); ok {
 		rows = append(rows, row)
 	}
 	return rows
 }
 
-func okSteps(steps []schema.Step) []schema.Step {
-	var out []schema.Step
+// compareMetric gives the row of one noise-based metric; ok is false when
+// neither run has the metric (direct has no proxy CPU).
+func compareMetric(k key, m metricDef, b, c runIndex, noise *Noise, opt Options) (Row, bool) {
+	bSteps, inBase := b.steps[k]
+	cSteps, inCur := c.steps[k]
+	bs := m.extract(bSteps, b.direct[k.rate], opt)
+	cs := m.extract(cSteps, c.direct[k.rate], opt)
+	row := Row{
+		Target: k.target, Metric: m.name, Rate: k.rate, Unit: m.unit(opt),
+		Baseline: math.NaN(), Current: math.NaN(), Limit: math.NaN(), Sigma: math.NaN(),
+		NB: len(bs.vals), NC: len(cs.vals),
+	}
+	bHas, cHas := len(bs.vals) > 0, len(cs.vals) > 0
+	if bHas {
+		row.Baseline = median(bs.floats())
+	}
+	if cHas {
+		row.Current = median(cs.floats())
+	}
+	var notes []string
+	switch {
+	case bHas && cHas:
+		notes = append(notes, judge(&row, m, noise, opt))
+	case bHas:
+		notes = append(notes, missingNote(inCur, cSteps, cs.why))
+	case cHas:
+		row.Pass = true
+		notes = append(notes, newNote(inBase, bs.why))
+	default:
+		// Neither run measured it (a peer whose CPU is not sampled); a
+		// target that failed everywhere fails its success_ratio row.
+		return Row{}, false
+	}
+	if n := countNot(cSteps, usable); n > 0 && cHas {
+		notes = append(notes, fmt.Sprintf("%d of %d current steps without successes", n, len(cSteps)))
+	}
+	if bs.disturbed() > 0 || cs.disturbed() > 0 {
+		notes = append(notes, fmt.Sprintf("disturbed steps: baseline %d, current %d", bs.disturbed(), cs.disturbed()))
+	}
+	row.Note = joinNotes(notes)
+	return row, true
+}
+
+// judge sets the limit and verdict of a row both runs measured and returns
+// its note.
+func judge(row *Row, m metricDef, noise *Noise, opt Options) string {
+	if row.NB < opt.MinReps {
+		return fmt.Sprintf("baseline has %d repetitions; a noise-based limit needs >= %d (record a new baseline: make baseline)", row.NB, opt.MinReps)
+	}
+	e, found := noise.lookup(row.Target, row.Rate, row.Metric)
+	if !found {
+		return "no noise recorded for this row (the noise file belongs to another baseline?)"
+	}
+	row.Sigma = e.Sigma()
+	floor := m.floor(opt).of(row.Baseline)
+	allow, noiseTerm := allowance(opt.K, row.Sigma, row.NB, row.NC, floor)
+	row.Limit = row.Baseline + allow
+	row.Pass = row.Current <= row.Limit
+	if row.Pass {
+		return ""
+	}
+	rise := row.Current - row.Baseline
+	rel := ""
+	if row.Baseline != 0 {
+		rel = fmt.Sprintf(" (%+.0f%%)", rise/math.Abs(row.Baseline)*100)
+	}
+	return fmt.Sprintf("rose %s %s%s > allowed %s = max(floor %s, noise %s)",
+		fmtSigned(rise), row.Unit, rel, fmtNum(allow), fmtNum(floor), fmtNum(noiseTerm))
+}
+
+func missingNote(inCur bool, cSteps []schema.Step, why string) string {
+	switch {
+	case !inCur:
+		return "missing from current run"
+	case countNot(cSteps, usable) == len(cSteps):
+		return "no step with successful responses in current run: " + failSummary(cSteps)
+	default:
+		return "current run: " + why
+	}
+}
+
+func newNote(inBase bool, why string) string {
+	if !inBase {
+		return "new"
+	}
+	return "new: baseline has no value (" + why + ")"
+}
+
+func countNot(steps []schema.Step, f func(schema.Step) bool) int {
+	n := 0
 	for _, s := range steps {
-		if ok(s) {
-			out = append(out, s)
+		if !f(s) {
+			n++
 		}
 	}
-	return out
+	return n
+}
+
+func joinNotes(notes []string) string {
+	var kept []string
+	for _, n := range notes {
+		if n != "" {
+			kept = append(kept, n)
+		}
+	}
+	return strings.Join(kept, "; ")
+}
+
+// successCounts sums a target's successes and requests (responses plus
+// transport errors) over its steps with a load result. noLoad counts steps
+// that ran but have none (they failed before load); derived is set when
+// some counts come from 2xx status codes (files from before success was
+// classified); known is false when no step could be counted.
+type successCounts struct {
+	successes, total uint64
+	noLoad           int
+	firstNoLoad      string
+	derived, known   bool
+}
+
+func countSuccesses(steps []schema.Step) successCounts {
+	var sc successCounts
+	for _, s := range steps {
+		if s.Load == nil {
+			if s.Status != "skipped" {
+				sc.noLoad++
+				if sc.firstNoLoad == "" {
+					sc.firstNoLoad = s.Error
+				}
+			}
+			continue
+		}
+		succ, derived, ok := stepSuccesses(s.Load)
+		if !ok {
+			continue
+		}
+		sc.successes += succ
+		sc.total += s.Load.Requests + s.Load.Errors
+		sc.derived = sc.derived || derived
+		sc.known = true
+	}
+	return sc
+}
+
+// stepSuccesses: meshload's count, or for older files the 2xx status codes
+// (meshload's default -expect).
+func stepSuccesses(l *schema.Load) (n uint64, derived, ok bool) {
+	if l.SuccessRatio != nil {
+		return l.Successes, false, true
+	}
+	if len(l.StatusCodes) == 0 && l.Errors == 0 {
+		return 0, false, false
+	}
+	for code, c := range l.StatusCodes {
+		if v, err := strconv.Atoi(code); err == nil && v >= 200 && v <= 299 {
+			n += c
+		}
+	}
+	return n, true, true
+}
+
+func (sc successCounts) ratio() float64 {
+	if !sc.known || sc.total == 0 {
+		return math.NaN()
+	}
+	return float64(sc.successes) / float64(sc.total)
+}
+
+// below reports whether c's ratio is below b's, comparing the counts
+// exactly (c.s·b.t < b.s·c.t in 128 bits): no slack beyond the counts.
+func (c successCounts) below(b successCounts) bool {
+	h1, l1 := bits.Mul64(c.successes, b.total)
+	h2, l2 := bits.Mul64(b.successes, c.total)
+	return h1 < h2 || (h1 == h2 && l1 < l2)
+}
+
+// compareSuccess gives the success_ratio row of one (target, rate).
+func compareSuccess(k key, b, c runIndex) (Row, bool) {
+	bSteps, inBase := b.steps[k]
+	cSteps, inCur := c.steps[k]
+	bc, cc := countSuccesses(bSteps), countSuccesses(cSteps)
+	row := Row{
+		Target: k.target, Metric: MetricSuccessRatio, Rate: k.rate, Unit: UnitRatio,
+		Baseline: bc.ratio(), Current: cc.ratio(), Limit: math.NaN(), Sigma: math.NaN(),
+		NB: len(bSteps), NC: len(cSteps),
+	}
+	var notes []string
+	switch {
+	case !inCur:
+		notes = append(notes, "missing from current run")
+	case cc.noLoad > 0:
+		notes = append(notes, fmt.Sprintf("%d current steps have no load result (%q)", cc.noLoad, cc.firstNoLoad))
+	case !inBase:
+		row.Pass = true
+		notes = append(notes, "new")
+	case !bc.known || bc.total == 0:
+		row.Pass = true
+		notes = append(notes, "baseline has no success counts (no success_ratio or status codes)")
+	case !cc.known || cc.total == 0:
+		row.Pass = true
+		notes = append(notes, "current run has no success counts (no success_ratio or status codes)")
+	default:
+		row.Limit = row.Baseline
+		row.Pass = !cc.below(bc)
+		if !row.Pass {
+			notes = append(notes, fmt.Sprintf("%d of %d requests failed, baseline %d of %d",
+				cc.total-cc.successes, cc.total, bc.total-bc.successes, bc.total))
+		}
+	}
+	if bc.derived || cc.derived {
+		notes = append(notes, "counted from 2xx status codes (file predates success_ratio)")
+	}
+	if !inBase && !inCur {
+		return Row{}, false
+	}
+	row.Note = joinNotes(notes)
+	return row, true
 }
 
 // failSummary says how the steps ended, e.g. `3 failed ("connection refused")`.
@@ -464,28 +627,8 @@ func failSummary(steps []schema.Step) string {
 	return s
 }
 
-func failNote(base, cur, threshold, sb, sc float64) string {
-	growth := "n/a"
-	if base > 0 {
-		growth = fmt.Sprintf("%+.0f%%", (cur/base-1)*100)
-	}
-	return fmt.Sprintf("%s > allowed %+.0f%% (threshold %.0f%%, spread %.0f%%+%.0f%%)",
-		growth, math.Max(threshold, sb+sc)*100, threshold*100, sb*100, sc*100)
-}
-
-func compareBenchmarks(baseline, current *schema.Run, threshold float64) []Row {
-	bm := map[string]schema.GoBenchmark{}
-	cm := map[string]schema.GoBenchmark{}
-	if baseline != nil {
-		for _, g := range baseline.GoBenchmarks {
-			bm[g.Name] = g
-		}
-	}
-	if current != nil {
-		for _, g := range current.GoBenchmarks {
-			cm[g.Name] = g
-		}
-	}
+func compareBenchmarks(baseline, current *schema.Run, rel float64) []Row {
+	bm, cm := benchmarks(baseline), benchmarks(current)
 	names := make([]string, 0, len(bm)+len(cm))
 	for n := range bm {
 		names = append(names, n)
@@ -500,25 +643,25 @@ func compareBenchmarks(baseline, current *schema.Run, threshold float64) []Row {
 	for _, n := range names {
 		row := Row{
 			Target: n, Metric: MetricAllocsPerOp, Unit: UnitAllocs,
-			Baseline: math.NaN(), Current: math.NaN(), Limit: math.NaN(),
+			Baseline: math.NaN(), Current: math.NaN(), Limit: math.NaN(), Sigma: math.NaN(),
 		}
 		bg, inB := bm[n]
 		cg, inC := cm[n]
 		switch {
 		case !inB:
-			row.Current = cg.AllocsPerOp
+			row.Current, row.NC = cg.AllocsPerOp, cg.Runs
 			row.Pass = true
 			row.Note = "new"
 		case !inC:
-			row.Baseline = bg.AllocsPerOp
+			row.Baseline, row.NB = bg.AllocsPerOp, bg.Runs
 			row.Note = "benchmark missing from current run"
 		default:
-			row.Baseline, row.Current = bg.AllocsPerOp, cg.AllocsPerOp
-			row.Limit = bg.AllocsPerOp*(1+threshold) + 0.5
+			row.Baseline, row.Current, row.NB, row.NC = bg.AllocsPerOp, cg.AllocsPerOp, bg.Runs, cg.Runs
+			row.Limit = bg.AllocsPerOp*(1+rel) + 0.5
 			row.Pass = row.Current <= row.Limit
 			if !row.Pass {
 				row.Note = fmt.Sprintf("%s -> %s allocs/op > limit (+%.0f%% + 0.5)",
-					fmtNum(bg.AllocsPerOp), fmtNum(cg.AllocsPerOp), threshold*100)
+					fmtNum(bg.AllocsPerOp), fmtNum(cg.AllocsPerOp), rel*100)
 			}
 		}
 		rows = append(rows, row)
@@ -526,24 +669,12 @@ func compareBenchmarks(baseline, current *schema.Run, threshold float64) []Row {
 	return rows
 }
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
+func benchmarks(run *schema.Run) map[string]schema.GoBenchmark {
+	m := map[string]schema.GoBenchmark{}
+	if run != nil {
+		for _, g := range run.GoBenchmarks {
+			m[g.Name] = g
+		}
 	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func minMax(v []float64) (lo, hi float64) {
-	lo, hi = v[0], v[0]
-	for _, x := range v[1:] {
-		lo = math.Min(lo, x)
-		hi = math.Max(hi, x)
-	}
-	return lo, hi
+	return m
 }

@@ -8,7 +8,9 @@
 //	meshbench list [DIR]
 //	meshbench validate FILE...
 //	meshbench report [-results DIR] [-md FILE] [-html FILE] [-published FILE] [RESULT.json...]
-//	meshbench gate -baseline FILE -current FILE [-baseline-bench F] [-current-bench F]
+//	meshbench gate -baseline FILE -current FILE [-noise F] [-k K] [-floor-...] [-baseline-bench F] [-current-bench F]
+//	meshbench gate -baseline FILE -write-noise OUT.tsv [SAME-CODE-RESULT.json...]
+//	meshbench gate -baseline FILE -doctor [-md F] [-tsv F] CURRENT.json...
 //	meshbench -version
 //
 // Exit status: 0 on success, 1 on runtime errors, 2 on usage errors.
