@@ -3,10 +3,13 @@ package runner
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -117,28 +120,113 @@ func shareAbove(h *hdrhistogram.Histogram, us int64) float64 {
 	return float64(above) / float64(h.TotalCount())
 }
 
+// TestAccuracyFixedDelay: against a server that takes about 2 ms per
+// request, meshload's open-loop latency must be what the server took plus
+// what any client pays on this machine at this moment — not an absolute
+// figure, since a Go server's 2 ms sleep answers in ≈ 2.4 ms here and more
+// on a busy machine. The server times itself; a minimal closed-loop client
+// (one connection, write, read, no schedule) measures the client-side cost
+// right before and after. meshload may never read less than the server took
+// for the same requests (it would be measuring from too late), and may add
+// at most twice the reference client's cost plus accuracyAllowance (more
+// means it charges its own lateness to the server, as a sleep that
+// overshoots its due time does: +0.55 ms at p50 with the goroutine engine's
+// spin window removed).
 func TestAccuracyFixedDelay(t *testing.T) {
 	eachEngine(t, func(t *testing.T, engine string) {
 		// A raw server, so that what is measured is the 2 ms and the generator,
 		// not net/http's own overhead (large under the race detector).
 		// time.Sleep alone overshoots: sleep most of the delay, spin the rest.
-		addr := rawServer(t, func() {
+		srv := rawServer(t, func() {
 			until := time.Now().Add(2 * time.Millisecond)
 			time.Sleep(1500 * time.Microsecond)
 			for time.Now().Before(until) {
 			}
 		})
-		srv := struct{ URL string }{"http://" + addr}
-		r, err := Run(context.Background(), withEngine(t, engine, Config{Rate: 200, Conns: 8, Duration: 3 * time.Second, Warmup: 200 * time.Millisecond}, srv.URL, time.Second))
-		if err != nil {
+		// A second attempt when the first adds too much: a CPU starved by
+		// other work can delay one run's wake-ups for a while; a generator
+		// that is really late is late in both.
+		var failure string
+		for attempt := 1; attempt <= 2; attempt++ {
+			a := measureAccuracy(t, engine, srv)
+			t.Logf("attempt %d: meshload p50 %.3f ms, server p50 %.3f ms: meshload adds %v; the reference client adds %v (limit %v); scheduler lag p50 %v",
+				attempt, ms(a.got), ms(a.server), a.added, a.ref, a.limit, a.lag)
+			if a.got < a.server {
+				t.Fatalf("meshload p50 %.3f ms is below the server's own p50 %.3f ms for the same requests: it measures from too late", ms(a.got), ms(a.server))
+			}
+			if a.added <= a.limit {
+				return
+			}
+			failure = fmt.Sprintf("meshload adds %v at p50 to what the server took, a minimal client %v (limit %v): meshload charges the server for its own delays",
+				a.added, a.ref, a.limit)
+		}
+		t.Fatal(failure)
+	})
+}
+
+// accuracyAllowance is what an open-loop generator may add at p50 beyond a
+// hot closed-loop client: waking from idle to send at a due time and to
+// read the answer. Measured on a 2-vCPU VM beside `stress-ng --cpu 2` and
+// other test runs: 12-252 µs.
+const accuracyAllowance = 400 * time.Microsecond
+
+// accuracy is one TestAccuracyFixedDelay run; p50 values in µs.
+type accuracy struct {
+	got, server int64
+	added, ref  time.Duration // meshload's p50 over the server's; the reference client's
+	limit, lag  time.Duration
+}
+
+func measureAccuracy(t *testing.T, engine string, srv *timedServer) accuracy {
+	t.Helper()
+	before := referenceOverhead(t, srv)
+	mark := srv.mark()
+	r, err := Run(context.Background(), withEngine(t, engine, Config{Rate: 200, Conns: 8, Duration: 3 * time.Second}, "http://"+srv.addr, time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := srv.since(mark, r.Latency.TotalCount())
+	after := referenceOverhead(t, srv)
+	// No warm-up: meshload recorded exactly the requests the server timed.
+	if server.TotalCount() != r.Latency.TotalCount() || r.Failures() != 0 {
+		t.Fatalf("the server timed %d requests, meshload recorded %d (%d failures)", server.TotalCount(), r.Latency.TotalCount(), r.Failures())
+	}
+	a := accuracy{got: r.Latency.ValueAtQuantile(50), server: server.ValueAtQuantile(50), ref: max(before, after)}
+	a.added = time.Duration(a.got-a.server) * time.Microsecond
+	a.limit = 2*a.ref + accuracyAllowance
+	a.lag = time.Duration(r.SchedLag.ValueAtQuantile(50)) * time.Microsecond
+	return a
+}
+
+// referenceRequests is how many requests referenceOverhead sends.
+const referenceRequests = 100
+
+// referenceOverhead is what a minimal closed-loop client adds at p50 to the
+// server's own time: one connection, a request written the moment the
+// previous response was read, so no schedule can be late.
+func referenceOverhead(t *testing.T, srv *timedServer) time.Duration {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp := make([]byte, len(rawResponse))
+	mark := srv.mark()
+	rtt := result.NewHistogram()
+	for range referenceRequests {
+		start := time.Now()
+		if _, err := c.Write(req); err != nil {
 			t.Fatal(err)
 		}
-		p50 := ms(r.Latency.ValueAtQuantile(50))
-		t.Logf("p50 %.3f ms p99 %.3f ms, scheduler lag p50 %.3f ms", p50, ms(r.Latency.ValueAtQuantile(99)), ms(r.SchedLag.ValueAtQuantile(50)))
-		if p50 < 2.0 || p50 > 2.5 {
-			t.Fatalf("p50 %.3f ms against a 2 ms server, want 2.0-2.5", p50)
+		if _, err := io.ReadFull(c, resp); err != nil {
+			t.Fatal(err)
 		}
-	})
+		_ = rtt.RecordValue(time.Since(start).Microseconds())
+	}
+	server := srv.since(mark, referenceRequests)
+	return time.Duration(rtt.ValueAtQuantile(50)-server.ValueAtQuantile(50)) * time.Microsecond
 }
 
 func TestRateIsHeld(t *testing.T) {
@@ -322,44 +410,86 @@ func TestRecordAllocatesNothing(t *testing.T) {
 	}
 }
 
-// rawServer answers every request on a keep-alive connection with a fixed
-// 2-byte response after calling delay.
-func rawServer(t *testing.T, delay func()) string {
+// rawResponse is what rawServer answers.
+const rawResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+// timedServer is a raw HTTP/1.1 server that times how long it takes with
+// each request: from having read it whole to having written the answer.
+type timedServer struct {
+	addr string
+	mu   sync.Mutex
+	took []time.Duration
+}
+
+// mark is the number of requests timed so far.
+func (s *timedServer) mark() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.took)
+}
+
+// since is a histogram (µs) of the requests timed after mark, once there
+// are n of them (a client can read an answer before the server has noted
+// its time) or 2 s have passed.
+func (s *timedServer) since(mark int, n int64) *hdrhistogram.Histogram {
+	for deadline := time.Now().Add(2 * time.Second); int64(s.mark()-mark) < n && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := result.NewHistogram()
+	for _, d := range s.took[mark:] {
+		_ = h.RecordValue(d.Microseconds())
+	}
+	return h
+}
+
+// rawServer answers every request on a keep-alive connection with
+// rawResponse after calling delay, and times each answer.
+func rawServer(t *testing.T, delay func()) *timedServer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	s := &timedServer{addr: ln.Addr().String()}
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				var pending []byte
-				for {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					pending = append(pending, buf[:n]...)
-					for {
-						i := bytes.Index(pending, []byte("\r\n\r\n"))
-						if i < 0 {
-							break
-						}
-						pending = pending[i+4:]
-						delay()
-						if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")); err != nil {
-							return
-						}
-					}
-				}
-			}()
+			go s.serve(c, delay)
 		}
 	}()
-	return ln.Addr().String()
+	return s
+}
+
+func (s *timedServer) serve(c net.Conn, delay func()) {
+	defer c.Close()
+	buf := make([]byte, 4096)
+	var pending []byte
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		pending = append(pending, buf[:n]...)
+		for {
+			i := bytes.Index(pending, []byte("\r\n\r\n"))
+			if i < 0 {
+				break
+			}
+			pending = pending[i+4:]
+			start := time.Now()
+			delay()
+			if _, err := c.Write([]byte(rawResponse)); err != nil {
+				return
+			}
+			took := time.Since(start)
+			s.mu.Lock()
+			s.took = append(s.took, took)
+			s.mu.Unlock()
+		}
+	}
 }
