@@ -229,18 +229,42 @@ type Meshload struct {
 	SchedLagUS    schema.Latency    `json:"sched_lag_us"`
 	GeneratorCPUS float64           `json:"generator_cpu_s"`
 	Warnings      []string          `json:"warnings"`
+	// The success classification. SuccessRatio is a pointer so that a file
+	// from a meshload that did not classify (no "success_ratio") reads as
+	// unknown, never as 0 % or 100 %.
+	Expect              string         `json:"expect"`
+	Successes           uint64         `json:"successes"`
+	UnexpectedStatus    uint64         `json:"unexpected_status"`
+	SuccessRatio        *float64       `json:"success_ratio"`
+	UnexpectedLatencyUS schema.Latency `json:"unexpected_latency_us"`
+	ErrorLatencyUS      schema.Latency `json:"error_latency_us"`
 }
 
 // Load condenses m and its spectrum into a step's Load (maps and lists
-// never nil, so result files always show them).
+// never nil, so result files always show them; failure latencies only when
+// there were failures of that kind).
 func (m Meshload) Load(spectrum []schema.Percentile) *schema.Load {
-	return &schema.Load{
+	l := &schema.Load{
 		TargetRate: m.TargetRate, AchievedRate: m.AchievedRate, Connections: m.Connections,
 		Requests: m.Requests, Errors: m.Errors, ErrorsByKind: orEmpty(m.ErrorsByKind),
 		StatusCodes: orEmpty(m.StatusCodes), LatencyUS: m.LatencyUS, Spectrum: spectrum,
 		SchedLagP99US: m.SchedLagUS.P99, GeneratorCPUS: m.GeneratorCPUS,
 		Warnings: append([]string{}, m.Warnings...),
+		Expect:   m.Expect, Successes: m.Successes, UnexpectedStatus: m.UnexpectedStatus,
 	}
+	if m.SuccessRatio != nil {
+		ratio := *m.SuccessRatio
+		l.SuccessRatio = &ratio
+	}
+	if m.UnexpectedStatus > 0 {
+		lat := m.UnexpectedLatencyUS
+		l.UnexpectedLatencyUS = &lat
+	}
+	if m.Errors > 0 {
+		lat := m.ErrorLatencyUS
+		l.ErrorLatencyUS = &lat
+	}
+	return l
 }
 
 func orEmpty(m map[string]uint64) map[string]uint64 {
