@@ -219,6 +219,9 @@ func fmtBy(metric string, by float64) string {
 		return "not caught"
 	}
 	p := strconv.FormatFloat(by*100, 'g', 3, 64)
+	if by >= 1 {
+		p = strconv.FormatFloat(by*100, 'f', 0, 64) // not 1e+03
+	}
 	if metric == MetricSuccessRatio {
 		return "-" + strconv.FormatFloat(by*100, 'g', 2, 64) + "% of successes"
 	}

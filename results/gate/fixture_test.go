@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -180,26 +179,4 @@ func without(run *schema.Run, target string) *schema.Run {
 	}
 	run.Steps = kept
 	return run
-}
-
-func TestFixturesAreCurrent(t *testing.T) {
-	// The committed files are what the generator makes: a change to the
-	// model without -regen would leave tests judging stale data.
-	for _, f := range fixtureFiles {
-		id := fmt.Sprintf("20261124T0900%02dZ-gate", f.seed)
-		want, err := json.Marshal(generate(id, f.seed, f.scale))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := json.Marshal(load(t, f.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(got) != string(want) {
-			t.Errorf("testdata/%s differs from the generator: go test -run TestGenerateFixtures -regen", f.file)
-		}
-	}
-	if _, err := os.Stat(filepath.Join("testdata", "base.json")); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -32,7 +32,7 @@ type NoiseEntry struct {
 	Rate   float64
 	Metric string
 	Unit   string
-	N      int     // residuals pooled (repetitions over all Runs)
+	N      int     // repetitions behind the MAD, over all Runs
 	Median float64 // the baseline's median, in Unit
 	MAD    float64 // median |residual|, in Unit
 }
@@ -68,15 +68,16 @@ func MeasureNoise(baseline *schema.Run, opt Options, same ...*schema.Run) *Noise
 			if len(bs.vals) == 0 {
 				continue
 			}
-			res := residuals(bs.floats())
+			res, reps := residuals(bs.floats()), len(bs.vals)
 			for _, o := range others {
 				if s := m.extract(o.steps[k], o.direct[k.rate], opt); len(s.vals) > 0 {
 					res = append(res, residuals(s.floats())...)
+					reps += len(s.vals)
 				}
 			}
 			n.Entries = append(n.Entries, NoiseEntry{
 				Target: k.target, Rate: k.rate, Metric: m.name, Unit: m.unit(opt),
-				N: len(res), Median: median(bs.floats()), MAD: mad(res),
+				N: reps, Median: median(bs.floats()), MAD: mad(res),
 			})
 		}
 	}

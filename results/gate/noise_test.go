@@ -13,8 +13,8 @@ import (
 func TestNoiseRoundTrip(t *testing.T) {
 	opt := DefaultOptions()
 	n := MeasureNoise(load(t, "base.json"), opt, load(t, "noisy.json"))
-	if len(n.Entries) != 8 || n.Entries[0].N != 8 {
-		t.Fatalf("%d entries, first N %d; want 8 entries of 8 residuals (2 runs × 5 without the medians)", len(n.Entries), n.Entries[0].N)
+	if len(n.Entries) != 8 || n.Entries[0].N != 10 {
+		t.Fatalf("%d entries, first N %d; want 8 entries of 10 repetitions (2 runs × 5)", len(n.Entries), n.Entries[0].N)
 	}
 	var buf bytes.Buffer
 	if err := WriteNoise(&buf, n); err != nil {
