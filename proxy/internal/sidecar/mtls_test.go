@@ -341,8 +341,12 @@ func TestMTLSRotationUnderLoad(t *testing.T) {
 	p.issue("web", spiffeID("default", "web"))
 	rotatedAt := time.Now()
 	want := serialOf(t, newServer)
+	// The files are polled every identityPoll (200 ms): an idle machine
+	// serves the new certificate within about that, a loaded one later.
+	// The deadline only tells "never" from "late"; it is no latency bound.
+	const deadline = 50 * identityPoll
 	var seenAfter time.Duration
-	for time.Since(rotatedAt) < 3*time.Second {
+	for time.Since(rotatedAt) < deadline {
 		if servedSerial(t, sp.inbound, probe) == want {
 			seenAfter = time.Since(rotatedAt)
 			break
@@ -352,8 +356,8 @@ func TestMTLSRotationUnderLoad(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	total, failures := stop()
 	t.Logf("%d requests, %d failed; new certificate served after %v", total, failures, seenAfter)
-	if seenAfter == 0 || seenAfter > time.Second {
-		t.Fatalf("new handshakes did not present the new certificate within 1 s (%v)", seenAfter)
+	if seenAfter == 0 {
+		t.Fatalf("new handshakes still present the old certificate %v after the rotation", deadline)
 	}
 	if failures != 0 {
 		t.Fatalf("%d of %d requests failed during rotation", failures, total)

@@ -1,8 +1,9 @@
 package procstat
 
 import (
-	"bytes"
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -24,18 +25,31 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// helperBurn is the child process of TestSampleChild: it touches 50 MiB,
-// burns about 300 ms of CPU time (CPU, not wall time: the machine is shared),
-// then idles so that the sampler sees its final figures before it exits.
+// helperBurn is the child process of TestSampleChild. It touches 50 MiB
+// and burns 100 ms of CPU time before sampling starts (what the sampler
+// must not count), prints "ready" with its CPU time, waits for "go" on
+// stdin (sent once the sampler has taken its first sample), burns 300 ms
+// (CPU, not wall time: the machine is shared), prints its CPU time at "go"
+// and after the burn, and stays alive until stdin closes, so that the
+// sampler's final sample sees all of it. These handshakes replace sleeps
+// that a loaded machine can outlast.
 func helperBurn() {
 	mem := make([]byte, 50<<20)
 	for i := 0; i < len(mem); i += 4096 {
 		mem[i] = byte(i)
 	}
+	burnCPU(100 * time.Millisecond)
+	fmt.Printf("ready %d\n", processCPU().Milliseconds())
+	in := bufio.NewReader(os.Stdin)
+	if line, err := in.ReadString('\n'); err != nil || line != "go\n" {
+		fmt.Fprintf(os.Stderr, "helper: want go on stdin, got %q, %v\n", line, err)
+		os.Exit(1)
+	}
+	before := processCPU()
 	burnCPU(300 * time.Millisecond)
-	time.Sleep(400 * time.Millisecond)
+	fmt.Printf("cpu %d %d\n", before.Milliseconds(), processCPU().Milliseconds())
+	_, _ = io.Copy(io.Discard, in)
 	runtime.KeepAlive(mem)
-	fmt.Printf("cpu %d\n", processCPU().Milliseconds()) // what the sampler should have seen, at most
 }
 
 // burnCPU spins until this process has used d more CPU time.
@@ -88,18 +102,58 @@ func TestSampleChild(t *testing.T) {
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=burn")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
 	pid := cmd.Process.Pid
+	lines := make(chan string, 2)
+	go func() {
+		br := bufio.NewReader(stdout)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				close(lines)
+				return
+			}
+			lines <- line
+		}
+	}()
+	next := func(what string) string {
+		t.Helper()
+		select {
+		case line := <-lines:
+			return line
+		case <-time.After(20 * time.Second):
+			t.Fatalf("helper did not say %s within 20 s", what)
+		}
+		return ""
+	}
+	ready := next("ready")
+	var readyMillis int
+	if _, err := fmt.Sscanf(ready, "ready %d", &readyMillis); err != nil {
+		t.Fatalf("helper said %q, want ready and its CPU time: %v", ready, err)
+	}
 	s, err := Start([]Group{{Name: "burn", Root: pid}}, []int{pid}, 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+	line := next("its CPU time")
+	r := s.Stop() // the helper still runs: the final sample sees all it used
+	stdin.Close()
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	select {
@@ -108,27 +162,28 @@ func TestSampleChild(t *testing.T) {
 			t.Fatalf("helper: %v", err)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("helper still running after 20 s")
+		t.Fatal("helper still running 20 s after its stdin closed")
 	}
-	r := s.Stop()
 	g := r.Groups[0]
-	t.Logf("elapsed %v, group %+v, busy %+v; helper says %q", r.Elapsed, g, r.Busy, out.String())
-	var cpuMillis int
-	if _, err := fmt.Sscanf(out.String(), "cpu %d", &cpuMillis); err != nil {
-		t.Fatalf("helper output %q: %v", out.String(), err)
+	t.Logf("elapsed %v, group %+v, busy %+v; helper says %q", r.Elapsed, g, r.Busy, line)
+	var beforeMillis, afterMillis int
+	if _, err := fmt.Sscanf(line, "cpu %d %d", &beforeMillis, &afterMillis); err != nil {
+		t.Fatalf("helper output %q: %v", line, err)
 	}
-	self := float64(cpuMillis) / 1000
+	// The sampler's window starts after "ready" and before "go".
+	burnt, most := float64(afterMillis-beforeMillis)/1000, float64(afterMillis-readyMillis)/1000
 	if g.Name != "burn" || !slices.Equal(g.PIDs, []int{pid}) {
 		t.Errorf("group %q pids %v, want burn [%d]", g.Name, g.PIDs, pid)
 	}
 	if g.Samples < 3 {
 		t.Errorf("%d samples, want at least 3", g.Samples)
 	}
-	// The helper burns 300 ms after its start-up (which costs more under
-	// the race detector); the first sample misses what it used before it,
-	// and ticks are 10 ms.
-	if g.CPUSeconds < 0.27 || g.CPUSeconds > self+0.03 || g.CPUSeconds < self-0.15 {
-		t.Errorf("CPUSeconds %.2f, want about 0.3 and at most the helper's own %.2f", g.CPUSeconds, self)
+	// Between the first sample and the last the helper burnt what it
+	// reports (about 0.3 s), and nothing it used before "ready" (at least
+	// 0.1 s) counts. /proc reports utime and stime in 10 ms ticks, each
+	// rounded down, so each end of the difference may be off by 20 ms.
+	if g.CPUSeconds < burnt-0.03 || g.CPUSeconds > most+0.03 {
+		t.Errorf("CPUSeconds %.2f, want at least the %.2f s burnt after the first sample and at most the %.2f s used after ready", g.CPUSeconds, burnt, most)
 	}
 	if g.RSSPeakMiB < 40 {
 		t.Errorf("RSS peak %.1f MiB, want at least 40", g.RSSPeakMiB)
@@ -142,8 +197,10 @@ func TestSampleChild(t *testing.T) {
 	if r.Busy.OwnCPUSeconds < g.CPUSeconds {
 		t.Errorf("own CPU %.2f s does not include the helper's %.2f s", r.Busy.OwnCPUSeconds, g.CPUSeconds)
 	}
-	if r.Elapsed < 500*time.Millisecond {
-		t.Errorf("elapsed %v, the helper alone ran longer", r.Elapsed)
+	// 300 ms of CPU between the first and the last sample takes at least
+	// 300 ms / cores of wall time (the helper's runtime has more threads).
+	if least := 300 * time.Millisecond / time.Duration(max(1, r.Busy.Cores)); r.Elapsed < least {
+		t.Errorf("elapsed %v, shorter than the %v the helper's 300 ms of CPU needed", r.Elapsed, least)
 	}
 	// Stop is idempotent
 	if r2 := s.Stop(); r2.Elapsed != r.Elapsed {
