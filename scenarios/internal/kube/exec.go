@@ -384,8 +384,10 @@ func (e *Executor) runStep(ctx context.Context, p *Plan, s *StepSpec, few *bool)
 		st.Load.Warnings = append(st.Load.Warnings, "proxy figures: "+err.Error())
 	}
 	st.DurationS = e.now().Sub(st.Started).Seconds()
-	if lj.Requests == 0 {
-		st.Status, st.Error = "failed", fmt.Sprintf("no responses (%d errors: %v)", lj.Errors, lj.ErrorsByKind)
+	// A failed step keeps its Load, so the result shows what happened;
+	// summaries leave its latency out.
+	if ok, why := aggregate.Verdict(st.Load, float64(p.Scenario.Load.MinSuccess)); !ok {
+		st.Status, st.Error = "failed", why
 		return st
 	}
 	st.Status = "ok"

@@ -22,7 +22,9 @@ type fakeKube struct {
 	live      []byte
 	failJob   string // a Job name that fails
 	failSetup string // a command prefix that fails
-	latency   map[string]float64
+	// unexpected is the number of 503 responses meshload reports, by Job.
+	unexpected map[string]int
+	latency    map[string]float64
 }
 
 const meshloadOut = `meshload: warning: 1 of 16 connections reconnected
@@ -36,7 +38,12 @@ const meshloadOut = `meshload: warning: 1 of 16 connections reconnected
   "requests": %[2]d,
   "errors": 0,
   "errors_by_kind": {"connect": 0, "timeout": 0, "reset": 0, "protocol": 0},
-  "status_codes": {"200": %[2]d},
+  "status_codes": %[4]s,
+  "expect": "2xx",
+  "successes": %[5]d,
+  "unexpected_status": %[6]d,
+  "failures": %[6]d,
+  "success_ratio": %[7]g,
   "latency_us": {"min": 100, "mean": %[3]g, "p50": %[3]g, "p90": %[3]g, "p99": %[3]g, "p999": %[3]g, "p9999": %[3]g, "max": %[3]g},
   "sched_lag_us": {"min": 1, "mean": 2, "p50": 2, "p90": 3, "p99": 9, "p999": 20, "p9999": 30, "max": 40},
   "generator_cpu_s": 0.5,
@@ -49,6 +56,16 @@ const meshloadOut = `meshload: warning: 1 of 16 connections reconnected
        2.000     1.000000      10000
 #[Mean    =        0.500, StdDeviation   =        0.100]
 `
+
+// meshloadLog is meshload's output for requests responses at rate, bad of
+// them 503.
+func meshloadLog(rate float64, requests, bad int, lat float64) []byte {
+	codes := fmt.Sprintf(`{"200": %d}`, requests-bad)
+	if bad > 0 {
+		codes = fmt.Sprintf(`{"200": %d, "503": %d}`, requests-bad, bad)
+	}
+	return []byte(fmt.Sprintf(meshloadOut, rate, requests, lat, codes, requests-bad, bad, float64(requests-bad)/float64(requests)))
+}
 
 const promVector = `{"status":"success","data":{"resultType":"vector","result":[%s]}}`
 
@@ -113,7 +130,7 @@ func (f *fakeKube) Run(ctx context.Context, argv []string, stdin string, timeout
 		if seq > 12 {
 			rate = 10000
 		}
-		return []byte(fmt.Sprintf(meshloadOut, rate, int(rate*10), lat)), nil
+		return meshloadLog(rate, int(rate*10), f.unexpected[job], lat), nil
 	case arg(1) == "apply" || arg(1) == "delete" || arg(1) == "create" || arg(1) == "wait":
 		return nil, nil
 	}
@@ -172,7 +189,8 @@ func TestExecutorRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeKube{live: live, failJob: JobName(7), latency: map[string]float64{"none": 500, "meshproxy": 700, "istio": 1500, "linkerd": 1100}}
+	f := &fakeKube{live: live, failJob: JobName(7), latency: map[string]float64{"none": 500, "meshproxy": 700, "istio": 1500, "linkerd": 1100},
+		unexpected: map[string]int{JobName(6): 37}}
 	p, err := BuildPlan(load(t, "scenarios/default.yaml"), DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -203,6 +221,12 @@ func TestExecutorRun(t *testing.T) {
 		if i == 6 { // step 7 failed
 			if s.Status != "failed" || !strings.Contains(s.Error, "connection refused") {
 				t.Errorf("step 7: %s %q", s.Status, s.Error)
+			}
+			continue
+		}
+		if i == 5 { // step 6 had 37 responses 503: failed by the verdict, its load kept
+			if want := "success 99.63 % < minSuccess 100 %: 503 ×37"; s.Status != "failed" || s.Error != want || s.Load == nil || s.Load.UnexpectedStatus != 37 {
+				t.Errorf("step 6: %s %q, want failed %q with its load", s.Status, s.Error, want)
 			}
 			continue
 		}
@@ -316,7 +340,7 @@ func TestExecutorInterrupted(t *testing.T) {
 }
 
 func TestParseMeshloadLog(t *testing.T) {
-	lj, sp, err := parseMeshloadLog([]byte(fmt.Sprintf(meshloadOut, 1000.0, 10000, 800.0)))
+	lj, sp, err := parseMeshloadLog(meshloadLog(1000, 10000, 0, 800))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -271,7 +271,11 @@ func LoadJob(o Options, mesh string, sc *scenario.Scenario, rate float64, seq in
 	args := []any{"-quiet",
 		"-rate", strconv.FormatFloat(rate, 'f', -1, 64),
 		"-c", strconv.Itoa(l.Connections), "-d", l.Duration.String(), "-warmup", l.Warmup.String(),
-		"-timeout", l.Timeout.String(), "-json", "-", "-hgrm", "-"}
+		"-timeout", l.Timeout.String(), "-json", "-", "-hgrm", "-",
+		// As on loopback, aggregate.Verdict decides about failed requests
+		// (load.minSuccess), not meshload's exit code: a failing Job would
+		// lose the step's load.
+		"-max-failure-ratio", "1"}
 	if l.RequestBody > 0 {
 		args = append(args, "-method", "POST", "-body-size", strconv.Itoa(l.RequestBody))
 	}

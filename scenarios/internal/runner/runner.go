@@ -255,6 +255,10 @@ func stepLine(s *schema.Step) string {
 	l := s.Load
 	line := head + fmt.Sprintf("achieved %8.1f  p50 %7.3f ms  p99 %7.3f ms  errors %d",
 		l.AchievedRate, l.LatencyUS.P50/1000, l.LatencyUS.P99/1000, l.Errors)
+	if r := l.SuccessRatio; r != nil && *r < 1 {
+		// Below 100 % but above load.minSuccess: passed, and says so.
+		line += "  success " + aggregate.Percent(*r)
+	}
 	if s.CPUPerRequestUS != nil {
 		line += fmt.Sprintf("  cpu %.1f µs/req  rss %.1f MiB", *s.CPUPerRequestUS, *s.RSSMiB)
 	}

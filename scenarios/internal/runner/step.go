@@ -58,7 +58,11 @@ func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int
 		"-rate", strconv.FormatFloat(rate, 'f', -1, 64),
 		"-c", strconv.Itoa(l.Connections), "-d", l.Duration.String(), "-warmup", l.Warmup.String(),
 		"-timeout", l.Timeout.String(), "-H", "Host: " + t.host,
-		"-json", base + ".json", "-hgrm", base + ".hgrm"}
+		"-json", base + ".json", "-hgrm", base + ".hgrm",
+		// The step's verdict (aggregate.Verdict against load.minSuccess)
+		// decides about failed requests, not meshload's exit code: one
+		// policy, in one place.
+		"-max-failure-ratio", "1"}
 	if l.RequestBody > 0 {
 		argv = append(argv, "-method", "POST", "-body-size", strconv.Itoa(l.RequestBody))
 	}
@@ -125,8 +129,10 @@ func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int
 		}
 		st.Split = checkSplit(t.spec.Split, t.spec.Tolerance, before, after)
 	}
-	if lj.Requests == 0 {
-		st.Status, st.Error = "failed", fmt.Sprintf("no responses (%d errors: %v)", lj.Errors, lj.ErrorsByKind)
+	// A failed step keeps its Load, so the result shows what happened;
+	// summaries leave its latency out.
+	if ok, why := aggregate.Verdict(st.Load, float64(r.sc.Load.MinSuccess)); !ok {
+		st.Status, st.Error = "failed", why
 		return st
 	}
 	st.Status = "ok"
