@@ -428,7 +428,7 @@ func TestShippedScenarios(t *testing.T) {
 		reps          int
 	}{
 		{"default", "direct,meshproxy,meshproxy-pair-mtls,split-90-10,nginx,haproxy", []float64{1000, 10000}, 10 * time.Second, 3},
-		{"gate", "direct,meshproxy,meshproxy-pair-mtls", []float64{1000}, 3 * time.Second, 3},
+		{"gate", "direct,meshproxy,meshproxy-pair-mtls", []float64{1000}, 10 * time.Second, 5},
 		{"split", "direct,split-90-10", []float64{2000}, 5 * time.Second, 1},
 		{"quick", "direct,meshproxy", []float64{500}, time.Second, 1},
 	} {
@@ -466,6 +466,12 @@ func TestShippedScenarios(t *testing.T) {
 	if d := byName["default"]; d != nil {
 		if p := d.Targets[2]; p.Topology != TopoSidecarPair || p.TLS != TLSMutual {
 			t.Errorf("default: %+v", p)
+		}
+	}
+	// What make bench and make gate run tolerates no failed request.
+	for _, name := range []string{"default", "gate"} {
+		if s := byName[name]; s != nil && s.Load.MinSuccess != 100 {
+			t.Errorf("%s: minSuccess %v, want 100%%", name, s.Load.MinSuccess)
 		}
 	}
 }
