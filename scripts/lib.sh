@@ -95,9 +95,11 @@ raw_meta() { printf '# %s: %s\n' "$1" "$2" >>"$RAW"; }
 git_commit() { git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown; }
 
 # stat_cpu -> "total busy steal": jiffies summed over all CPUs from the first
-# line of /proc/stat. busy is user+nice+system (interrupt time is left out:
-# the kernel charges loopback packet work there, which is the benchmark's own).
-stat_cpu() { awk '$1 == "cpu" { print $2+$3+$4+$5+$6+$7+$8+$9, $2+$3+$4, $9; exit }' /proc/stat; }
+# line of /proc/stat. busy is user+nice+system+irq+softirq: the kernel adds a
+# tick spent in (soft)interrupt context to the interrupted task's stime as
+# well, so leaving those columns out would make the benchmark's own CPU
+# (from /proc/PID/stat) exceed the machine's busy time.
+stat_cpu() { awk '$1 == "cpu" { print $2+$3+$4+$5+$6+$7+$8+$9, $2+$3+$4+$7+$8, $9; exit }' /proc/stat; }
 
 # busyness "TOTAL0 BUSY0 STEAL0" "TOTAL1 BUSY1 STEAL1" OWN_TICKS -> "other_cores steal_pct":
 # how many CPUs' worth of user+system time processes other than the
