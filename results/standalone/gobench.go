@@ -163,7 +163,8 @@ func renderGo(g *GoBench, display string) (string, error) {
 	other := Summarize(g.Busy["other-cores"])
 	other.Min, other.Median, other.Max = max(other.Min, 0), max(other.Median, 0), max(other.Max, 0)
 	notes(&b, fmt.Sprintf("Machine during the runs: processes other than `go test` used %s CPUs "+
-		"(median, min–max over %d packages); hypervisor steal %s %%; 1-minute load average before each package %s; "+
+		"(median, min–max over %d packages); hypervisor steal %s %%; 1-minute load average before each package "+
+		"(earlier packages' runs included) %s; "+
 		"before the first %s.", other.format(2), other.N, Summarize(g.Busy["steal-pct"]).format(1),
 		Summarize(g.Busy["loadavg1"]).format(2), g.Meta["loadavg-at-start"]))
 	return b.String(), nil

@@ -50,8 +50,8 @@ func machineLine(t *Table) (string, error) {
 		*p = max(*p, 0)
 	}
 	return fmt.Sprintf("Machine during the runs: processes other than the benchmark's used %s CPUs "+
-		"(median, min–max over %d runs); hypervisor steal %s %%; 1-minute load average before each run %s; "+
-		"before the first run %s.\n",
+		"(median, min–max over %d runs); hypervisor steal %s %%; 1-minute load average before each run "+
+		"(the benchmark's own earlier runs included) %s; before the first run %s.\n",
 		other.format(2), other.N, s[2].format(1), s[0].format(2), t.Meta["loadavg_at_start"]), nil
 }
 
