@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/testenv"
 	"github.com/meshbench/meshbench/loadgen/internal/result"
 )
 
@@ -181,9 +182,7 @@ func TestEpollCancel(t *testing.T) {
 // two runs that differ by 2000 requests must differ by (almost) no
 // allocations: set-up costs the same in both.
 func TestEpollZeroAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector allocates on its own")
-	}
+	testenv.SkipUnderRace(t)
 	for _, tt := range allocResponses {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newRawServer(t, fixedResponder([]byte(tt.resp)))

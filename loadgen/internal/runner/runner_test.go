@@ -16,6 +16,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/meshbench/meshbench/internal/testenv"
 	"github.com/meshbench/meshbench/loadgen/internal/client"
 	"github.com/meshbench/meshbench/loadgen/internal/expect"
 	"github.com/meshbench/meshbench/loadgen/internal/result"
@@ -37,7 +38,7 @@ func withEngine(t *testing.T, engine string, cfg Config, raw string, timeout tim
 		cfg.Dial = func(int) (client.Conn, error) { return client.New(opts) }
 	case "epoll":
 		if !client.EpollCapable(opts) {
-			t.Skip("no epoll engine here")
+			testenv.Missing(t, "the epoll engine needs Linux (client.EpollCapable is false here)")
 		}
 		cfg.Epoll = func(ctx context.Context, conns int, p client.Pacer) (uint64, error) {
 			return client.RunEpoll(ctx, opts, conns, 2, p)
