@@ -2,14 +2,14 @@
 # scripts/gate-eval.sh (make gate-eval): measures the regression gate itself
 # on stored runs of unchanged code, and writes what BENCHMARKS.md shows.
 #
-#   scripts/gate-eval.sh run [N]   N (default 13) runs of `make gate-run` on the
+#   scripts/gate-eval.sh run [N]   N (default 12) runs of `make gate-run` on the
 #                                  current commit into results/gate-eval/runs/
 #                                  (run01.json, run02.json, ...; nothing else
 #                                  may run on the machine meanwhile)
 #   scripts/gate-eval.sh render    from those files: run01 is the baseline,
-#                                  run02 and run03 are pooled into its noise
-#                                  (as `make baseline NOISE_RUNS=...` does),
-#                                  run04 onwards are the same-code "current"
+#                                  run02 is pooled into its noise (as `make
+#                                  baseline NOISE_RUNS=...` does), run03
+#                                  onwards are the same-code "current"
 #                                  runs. Writes results/gate-eval/noise.tsv,
 #                                  eval.md and eval.tsv (meshbench gate
 #                                  -doctor: each current run's verdict, the
@@ -29,7 +29,7 @@ bin=bin/meshbench
 
 case "${1:-}" in
 run)
-	n=${2:-13}
+	n=${2:-12}
 	mkdir -p "$runs"
 	for i in $(seq -w 1 "$n"); do
 		echo "gate-eval: run $i of $n, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -40,20 +40,41 @@ run)
 render)
 	[ -x "$bin" ] || make -s build
 	base=$runs/run01.json
-	noise_runs=("$runs/run02.json" "$runs/run03.json")
+	noise_runs=("$runs/run02.json")
 	currents=()
 	for f in "$runs"/run*.json; do
-		case "$f" in "$base" | "${noise_runs[0]}" | "${noise_runs[1]}") continue ;; esac
+		case "$f" in "$base" | "${noise_runs[0]}") continue ;; esac
 		currents+=("$f")
 	done
 	[ ${#currents[@]} -gt 0 ] || {
-		echo "gate-eval: no current runs in $runs (run04.json ...): run '$0 run' first" >&2
+		echo "gate-eval: no current runs in $runs (run03.json ...): run '$0 run' first" >&2
 		exit 1
 	}
 	"$bin" gate -baseline "$base" -write-noise "$dir/noise.tsv" "${noise_runs[@]}"
-	# -doctor exits 0 whatever it finds: the tables say it.
+	# -doctor exits 0 whatever it finds: the tables say it. The default k
+	# gives eval.md/eval.tsv; other k values show the trade between false
+	# alarms and the smallest regression caught (ksweep.md).
 	"$bin" gate -baseline "$base" -noise "$dir/noise.tsv" -doctor \
 		-md "$dir/eval.md" -tsv "$dir/eval.tsv" "${currents[@]}" >/dev/null
+	{
+		echo "| k | same-code runs passing | smallest caught: added p50 | added p99 | CPU/request | RSS/proxy |"
+		echo "|---|---|---|---|---|---|"
+		for k in ${KS:-2 2.5 3 4}; do
+			out=$(mktemp)
+			"$bin" gate -baseline "$base" -noise "$dir/noise.tsv" -doctor -k "$k" -md "$out" "${currents[@]}" >/dev/null
+			pass=$(sed -n 's/^\*\*Unchanged code: \(.*\) current files pass\.\*\*$/\1/p' "$out")
+			cell() { awk -F' [|] ' -v m="| $1" '$1 == m { print $2 }' "$out"; }
+			echo "| $k | $pass | $(cell added_p50) | $(cell added_p99) | $(cell cpu_per_request) | $(cell rss_per_proxy) |"
+			rm -f "$out"
+		done
+	} >"$dir/ksweep.md"
+	{
+		cat "$dir/eval.md"
+		echo
+		echo "**The same runs at other k** (k = standard errors of the difference of two medians a row may rise by):"
+		echo
+		cat "$dir/ksweep.md"
+	} >"$dir/section.md"
 	# The section between the markers is replaced; the text around it stays.
 	begin='<!-- gate-eval: begin (scripts/gate-eval.sh render; do not edit by hand) -->'
 	end='<!-- gate-eval: end -->'
@@ -63,13 +84,13 @@ render)
 	fi
 	tmp=$(mktemp)
 	trap 'rm -f "$tmp"' EXIT
-	awk -v begin="$begin" -v end="$end" -v md="$dir/eval.md" '
+	awk -v begin="$begin" -v end="$end" -v md="$dir/section.md" '
 		$0 == begin { print; while ((getline line < md) > 0) print line; skip = 1; next }
 		$0 == end { skip = 0 }
 		!skip { print }
 	' BENCHMARKS.md >"$tmp"
 	cat "$tmp" >BENCHMARKS.md
-	echo "gate-eval: wrote $dir/noise.tsv, $dir/eval.md, $dir/eval.tsv and BENCHMARKS.md's gate-eval section (${#currents[@]} current runs)"
+	echo "gate-eval: wrote $dir/noise.tsv, eval.md, eval.tsv, ksweep.md, section.md and BENCHMARKS.md's gate-eval section (${#currents[@]} current runs)"
 	;;
 *)
 	echo "usage: $0 run [N] | render" >&2

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/meshbench/meshbench/internal/atomicfile"
 	"github.com/meshbench/meshbench/results/schema"
 )
 
@@ -165,24 +166,7 @@ func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // WriteNoiseFile writes n to path atomically.
 func WriteNoiseFile(path string, n *Noise) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".noise-*.tsv")
-	if err != nil {
-		return err
-	}
-	if err := WriteNoise(tmp, n); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, ".noise-*.tsv", func(w io.Writer) error { return WriteNoise(w, n) })
 }
 
 // ReadNoise parses what WriteNoise wrote; errors name the line.

@@ -13,8 +13,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/meshbench/meshbench/internal/atomicfile"
 )
 
 // Version is the value of Run.Schema this package writes and reads.
@@ -291,22 +292,5 @@ func Write(w io.Writer, run *Run) error {
 // WriteFile writes run to path atomically (temp file and rename), so a
 // crash never leaves half a result.
 func WriteFile(path string, run *Run) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".result-*.json")
-	if err != nil {
-		return err
-	}
-	if err := Write(tmp, run); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, ".result-*.json", func(w io.Writer) error { return Write(w, run) })
 }

@@ -315,11 +315,7 @@ func addedLatency(t *Table) (map[string][2][]float64, error) {
 		if t.Str(i, "target") != "direct" {
 			continue
 		}
-		p50, ok50, err := t.Num(i, "p50_ms")
-		if err != nil {
-			return nil, err
-		}
-		p99, ok99, err := t.Num(i, "p99_ms")
+		p50, ok50, p99, ok99, err := latencies(t, i)
 		if err != nil {
 			return nil, err
 		}
@@ -334,11 +330,7 @@ func addedLatency(t *Table) (map[string][2][]float64, error) {
 		if target == "direct" || !ok {
 			continue
 		}
-		p50, ok50, err := t.Num(i, "p50_ms")
-		if err != nil {
-			return nil, err
-		}
-		p99, ok99, err := t.Num(i, "p99_ms")
+		p50, ok50, p99, ok99, err := latencies(t, i)
 		if err != nil {
 			return nil, err
 		}
@@ -353,6 +345,18 @@ func addedLatency(t *Table) (map[string][2][]float64, error) {
 		out[k] = a
 	}
 	return out, nil
+}
+
+// latencies reads row i's p50 and p99 in ms; ok is false for a value the
+// row does not have.
+func latencies(t *Table, i int) (p50 float64, ok50 bool, p99 float64, ok99 bool, err error) {
+	if p50, ok50, err = t.Num(i, "p50_ms"); err != nil {
+		return 0, false, 0, false, err
+	}
+	if p99, ok99, err = t.Num(i, "p99_ms"); err != nil {
+		return 0, false, 0, false, err
+	}
+	return p50, ok50, p99, ok99, nil
 }
 
 // renderLoad renders scripts/loadbench.sh's rows: requests/s and the
