@@ -6,7 +6,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build test test-root vet bench report gate gate-run baseline bench-go bench-hop bench-pair bench-load fuzz mutants clean
+.PHONY: all build test test-root vet bench report gate gate-run baseline gate-eval gate-eval-runs bench-go bench-hop bench-pair bench-load fuzz mutants clean
 
 all: build
 
@@ -79,6 +79,17 @@ gate: gate-run
 baseline: gate-run
 	cp $$(ls $(BIN)/gate/*-gate.json) results/baseline.json
 	$(BIN)/meshbench gate -baseline results/baseline.json -write-noise results/baseline-noise.tsv $(NOISE_RUNS)
+
+# The gate measured (BENCHMARKS.md "The regression gate, measured"): make
+# gate-eval-runs makes 12 gate runs of the current commit in
+# results/gate-eval/runs (about 40 minutes; nothing else may run), make
+# gate-eval renders the false-alarm, doctored-regression and smallest-caught
+# tables from them into BENCHMARKS.md.
+gate-eval-runs: build
+	scripts/gate-eval.sh run
+
+gate-eval: build
+	scripts/gate-eval.sh render
 
 # The stand-alone benchmarks of BENCHMARKS.md. Each waits for a quiet machine,
 # writes its raw rows to results/standalone/<bench>/<UTC time>*.tsv (.txt for

@@ -33,7 +33,7 @@ run)
 	mkdir -p "$runs"
 	for i in $(seq -w 1 "$n"); do
 		echo "gate-eval: run $i of $n, load $(cut -d' ' -f1-3 /proc/loadavg)"
-		make -s gate-run >"$runs/run$i.log" 2>&1 || echo "gate-eval: run $i exited $? (see $runs/run$i.log)"
+		make -s gate-run >"bin/gate-eval-run$i.log" 2>&1 || echo "gate-eval: run $i exited $? (see bin/gate-eval-run$i.log)"
 		cp bin/gate/*-gate.json "$runs/run$i.json"
 	done
 	;;
