@@ -74,6 +74,13 @@ mutant 503-is-success \
 	'func (s Set) Match(code int) bool { if code == 503 { return true }' \
 	./loadgen/internal/expect '.'
 
+mutant step-verdict-ignores-failures \
+	"a benchmark step passes whatever its success ratio (the runners' one verdict)" \
+	results/aggregate/verdict.go \
+	'	if meets(l.Successes, total, minSuccessPercent) {' \
+	'	if true || meets(l.Successes, total, minSuccessPercent) {' \
+	./results/aggregate '^TestVerdict$'
+
 # --- selection ---------------------------------------------------------------
 if [ "${1:-}" = -l ]; then
 	for i in "${!names[@]}"; do
