@@ -69,10 +69,10 @@ mutant skip-client-cert-check \
 
 mutant 503-is-success \
 	"meshload counts a 503 as an expected status (a success)" \
-	loadgen/internal/expect/expect.go \
+	internal/expect/expect.go \
 	'func (s Set) Match(code int) bool {' \
 	'func (s Set) Match(code int) bool { if code == 503 { return true }' \
-	./loadgen/internal/expect '.'
+	./internal/expect '.'
 
 mutant step-verdict-ignores-failures \
 	"a benchmark step passes whatever its success ratio (the runners' one verdict)" \

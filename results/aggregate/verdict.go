@@ -7,11 +7,12 @@ import (
 	"strconv"
 	"strings"
 
+	expectpkg "github.com/meshbench/meshbench/internal/expect"
 	"github.com/meshbench/meshbench/results/schema"
 )
 
 // DefaultExpect is meshload's -expect when a result file records none.
-const DefaultExpect = "2xx"
+const DefaultExpect = expectpkg.Default
 
 // Verdict decides whether a step whose load was l passed: it needs
 // responses, a success classification, and at least minSuccessPercent
@@ -112,11 +113,13 @@ func UnexpectedCodes(l *schema.Load) map[string]uint64 {
 	if expect == "" {
 		expect = DefaultExpect
 	}
-	accept, ok := expectMatcher(expect)
+	accept, err := expectpkg.Parse(expect)
+	ok := err == nil
 	var sum uint64
 	if ok {
 		for code, n := range l.StatusCodes {
-			if n > 0 && !accept(code) {
+			c, cerr := strconv.Atoi(code)
+			if n > 0 && (cerr != nil || !accept.Match(c)) {
 				out[code] += n
 				sum += n
 			}
@@ -129,52 +132,6 @@ func UnexpectedCodes(l *schema.Load) map[string]uint64 {
 		}
 	}
 	return out
-}
-
-// expectMatcher reads meshload's -expect syntax, a comma-separated list of
-// statuses ("204"), classes ("2xx") and inclusive ranges ("200-299"), into a
-// predicate on decimal status codes; as in meshload, only 100-599 can be
-// expected. ok is false for anything else.
-func expectMatcher(expect string) (accept func(code string) bool, ok bool) {
-	type span struct{ lo, hi int }
-	var spans []span
-	for _, tok := range strings.Split(expect, ",") {
-		tok = strings.ToLower(strings.TrimSpace(tok))
-		a, b, isRange := strings.Cut(tok, "-")
-		switch {
-		case len(tok) == 3 && tok[0] >= '1' && tok[0] <= '5' && tok[1:] == "xx":
-			lo := int(tok[0]-'0') * 100
-			spans = append(spans, span{lo, lo + 99})
-		case isRange && status(a) > 0 && status(b) >= status(a):
-			spans = append(spans, span{status(a), status(b)})
-		case !isRange && status(tok) > 0:
-			spans = append(spans, span{status(tok), status(tok)})
-		default:
-			return nil, false
-		}
-	}
-	return func(code string) bool {
-		c := status(code)
-		for _, s := range spans {
-			if c > 0 && c >= s.lo && c <= s.hi {
-				return true
-			}
-		}
-		return false
-	}, true
-}
-
-// status parses a 3-digit status in 100-599; 0 for anything else.
-func status(s string) int {
-	s = strings.TrimSpace(s)
-	if len(s) != 3 {
-		return 0
-	}
-	c, err := strconv.Atoi(s)
-	if err != nil || c < 100 || c > 599 {
-		return 0
-	}
-	return c
 }
 
 type count struct {

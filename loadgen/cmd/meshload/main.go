@@ -33,8 +33,8 @@ import (
 
 	"github.com/pkg/profile"
 
+	"github.com/meshbench/meshbench/internal/expect"
 	"github.com/meshbench/meshbench/loadgen/internal/client"
-	"github.com/meshbench/meshbench/loadgen/internal/expect"
 	"github.com/meshbench/meshbench/loadgen/internal/report"
 	"github.com/meshbench/meshbench/loadgen/internal/result"
 	"github.com/meshbench/meshbench/loadgen/internal/runner"

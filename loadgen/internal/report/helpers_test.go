@@ -6,7 +6,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/meshbench/meshbench/loadgen/internal/expect"
+	"github.com/meshbench/meshbench/internal/expect"
 	"github.com/meshbench/meshbench/loadgen/internal/result"
 )
 

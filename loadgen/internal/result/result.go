@@ -16,7 +16,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/meshbench/meshbench/loadgen/internal/expect"
+	"github.com/meshbench/meshbench/internal/expect"
 )
 
 // Histogram range: 1 µs to 60 s at 3 significant digits, in microseconds.

@@ -25,8 +25,8 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/meshbench/meshbench/internal/expect"
 	"github.com/meshbench/meshbench/loadgen/internal/client"
-	"github.com/meshbench/meshbench/loadgen/internal/expect"
 	"github.com/meshbench/meshbench/loadgen/internal/result"
 )
 

@@ -16,9 +16,9 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/meshbench/meshbench/internal/expect"
 	"github.com/meshbench/meshbench/internal/testenv"
 	"github.com/meshbench/meshbench/loadgen/internal/client"
-	"github.com/meshbench/meshbench/loadgen/internal/expect"
 	"github.com/meshbench/meshbench/loadgen/internal/result"
 )
 
