@@ -336,3 +336,23 @@ func TestMainRejects(t *testing.T) {
 		t.Errorf("exit %d: %s", code, errb.String())
 	}
 }
+
+// TestCPUsIgnoredOnKind: a scenario's cpus lists do not apply to pods, and
+// the run says so instead of dropping them silently.
+func TestCPUsIgnoredOnKind(t *testing.T) {
+	sc := *load(t, "scenarios/default.yaml")
+	p, err := BuildPlan(&sc, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(p.Warnings, "\n"); strings.Contains(w, "cpus") {
+		t.Errorf("no cpus set, yet warned: %s", w)
+	}
+	sc.CPUs = scenario.CPUs{Load: "0", Targets: "1"}
+	if p, err = BuildPlan(&sc, DefaultOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(p.Warnings, "\n"); !strings.Contains(w, `cpus (load "0", targets "1") ignored on kind`) {
+		t.Errorf("cpus set, warnings: %s", w)
+	}
+}

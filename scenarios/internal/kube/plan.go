@@ -125,6 +125,10 @@ func BuildPlan(sc *scenario.Scenario, o Options) (*Plan, error) {
 	p := &Plan{Scenario: sc, Options: o, EventLoops: EventLoops(o, sc)}
 	warn := func(s string) { p.Warnings = append(p.Warnings, s) }
 	p.mapTargets(warn)
+	if sc.CPUs != (scenario.CPUs{}) {
+		warn(fmt.Sprintf("cpus (load %q, targets %q) ignored on kind: the kubelet assigns pods their CPUs (its static CPU manager policy pins Guaranteed pods)",
+			sc.CPUs.Load, sc.CPUs.Targets))
+	}
 	has := map[string]bool{}
 	for _, m := range o.Meshes {
 		has[m] = true

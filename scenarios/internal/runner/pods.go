@@ -273,7 +273,7 @@ func (tp *topology) startPodEchoes(ctx context.Context, t *target, pod string, s
 			name := fmt.Sprintf("%s-%d", b.Name, i+1)
 			argv := tp.net.Command(pod, tp.bin.Meshbench, "echo", "-listen", "0.0.0.0:"+strconv.Itoa(port), "-name", name,
 				"-size", strconv.Itoa(tp.sc.Load.Payload), "-delay", b.Delay.String())
-			p, err := tp.sup.start(t.spec.Name+"-echo-"+name, argv, nil)
+			p, err := tp.sup.start(t.spec.Name+"-echo-"+name, roleTarget, argv, nil)
 			if err != nil {
 				return err
 			}
@@ -400,7 +400,7 @@ func (tp *topology) runPodProxy(ctx context.Context, pod string, p netns.Pod, na
 		return nil, err
 	}
 	argv := tp.net.CommandAs(pod, sidecarUID, sidecarUID, tp.proxyBin, "-config", cfg, "-log-level", "warn")
-	proc, err := tp.sup.start(name, argv, nil)
+	proc, err := tp.sup.start(name, roleTarget, argv, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -462,7 +462,7 @@ func (tp *topology) startPodPeer(ctx context.Context, t *target, peer peers.Peer
 	if err != nil {
 		return err
 	}
-	p, err := tp.sup.start(t.spec.Name, tp.net.Command(pod, argv...), nil)
+	p, err := tp.sup.start(t.spec.Name, roleTarget, tp.net.Command(pod, argv...), nil)
 	if err != nil {
 		return err
 	}

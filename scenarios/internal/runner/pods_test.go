@@ -96,7 +96,7 @@ func TestNetnsPidChain(t *testing.T) {
 		}
 	})
 	sleep := testenv.NeedProgram(t, "sleep", "coreutils")
-	p, err := sup.start("sleep", n.CommandAs("p", sidecarUID, sidecarUID, sleep, "30"), nil)
+	p, err := sup.start("sleep", roleTarget, n.CommandAs("p", sidecarUID, sidecarUID, sleep, "30"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestNetnsPidChain(t *testing.T) {
 	}
 
 	// And this process reaches into the pod without a helper process.
-	echo, err := sup.start("echo", n.Command("p", bins.Meshbench, "echo", "-listen", "0.0.0.0:18080"), nil)
+	echo, err := sup.start("echo", roleTarget, n.Command("p", bins.Meshbench, "echo", "-listen", "0.0.0.0:18080"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

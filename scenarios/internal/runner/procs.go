@@ -13,6 +13,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/meshbench/meshbench/scenarios/internal/cpus"
+	"github.com/meshbench/meshbench/scenarios/internal/scenario"
 )
 
 // supervisor owns every process a run starts. Each runs in its own process
@@ -20,7 +23,8 @@ import (
 // parent-death signal (so a runner killed with SIGKILL does not leave them
 // behind), and stopAll ends them all on every exit path.
 type supervisor struct {
-	dir string // logs go to dir/NAME.log
+	dir string  // logs go to dir/NAME.log
+	pin cpuPlan // the scenario's CPU lists per role
 
 	mu    sync.Mutex
 	procs []*process
@@ -46,9 +50,62 @@ func (p *process) exited() (bool, error) {
 	}
 }
 
-// start runs argv in the background, its output in dir/name.log. wrap, when
-// set, prefixes the command (e.g. "ip netns exec NS").
-func (s *supervisor) start(name string, argv []string, env []string) (*process, error) {
+// Roles of the processes a run starts, for CPU pinning.
+type role int
+
+const (
+	roleTool   role = iota // one-off helpers (certificates): never pinned
+	roleLoad               // meshload
+	roleTarget             // what is measured: echo backends, proxies, peers
+)
+
+// cpuPlan is Scenario.CPUs parsed: the CPUs each role is pinned to (none:
+// not pinned).
+type cpuPlan struct{ load, targets []int }
+
+func (p cpuPlan) of(r role) []int {
+	switch r {
+	case roleLoad:
+		return p.load
+	case roleTarget:
+		return p.targets
+	}
+	return nil
+}
+
+// pinning parses sc.CPUs and checks that the runner may use every CPU it
+// names, before anything starts.
+func pinning(sc *scenario.Scenario) (cpuPlan, error) {
+	var plan cpuPlan
+	if sc.CPUs.Load == "" && sc.CPUs.Targets == "" {
+		return plan, nil
+	}
+	allowed, err := cpus.Allowed()
+	if err != nil {
+		return plan, err
+	}
+	for _, f := range []struct {
+		path, list string
+		into       *[]int
+	}{{"cpus.load", sc.CPUs.Load, &plan.load}, {"cpus.targets", sc.CPUs.Targets, &plan.targets}} {
+		if f.list == "" {
+			continue
+		}
+		l, err := cpus.Parse(f.list)
+		if err == nil {
+			err = cpus.Check(f.path, l, allowed)
+		}
+		if err != nil {
+			return plan, err
+		}
+		*f.into = l
+	}
+	return plan, nil
+}
+
+// start runs argv in the background, its output in dir/name.log, pinned to
+// the CPUs of its role.
+func (s *supervisor) start(name string, r role, argv []string, env []string) (*process, error) {
 	logPath := filepath.Join(s.dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -59,7 +116,7 @@ func (s *supervisor) start(name string, argv []string, env []string) (*process, 
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := cpus.Start(cmd, s.pin.of(r)); err != nil {
 		return nil, fmt.Errorf("start %s (%s): %w", name, strings.Join(argv, " "), err)
 	}
 	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}

@@ -83,6 +83,10 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*schema.Run,
 			return nil, "", fmt.Errorf("scenario %s: netns mode cannot run here: %w", sc.Name, err)
 		}
 	}
+	pin, err := pinning(sc)
+	if err != nil {
+		return nil, "", fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, "", err
 	}
@@ -94,7 +98,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*schema.Run,
 	if logw == nil {
 		logw = io.Discard
 	}
-	r := &run{sc: sc, bin: opts.Bin, sup: &supervisor{dir: work}, work: work, log: logw, live: opts.Live}
+	r := &run{sc: sc, bin: opts.Bin, sup: &supervisor{dir: work, pin: pin}, work: work, log: logw, live: opts.Live}
 	if mode == scenario.ModeNetns {
 		r.prefix = nextPrefix()
 	}

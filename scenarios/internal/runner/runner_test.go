@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/results/schema"
+	"github.com/meshbench/meshbench/scenarios/internal/cpus"
 	"github.com/meshbench/meshbench/scenarios/internal/scenario"
 )
 
@@ -266,5 +267,44 @@ func TestSIGINTToCommand(t *testing.T) {
 	matches, _ := filepath.Glob(filepath.Join(dir, "*-quick.json"))
 	if len(matches) != 1 {
 		t.Fatalf("result files after SIGINT: %v", matches)
+	}
+}
+
+// TestPinning: each role's process starts on its scenario CPU list (read
+// back from the kernel), tools are never pinned, and a CPU the runner may
+// not use is refused before anything starts.
+func TestPinning(t *testing.T) {
+	allowed, err := cpus.Allowed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := cpus.Format(allowed[:1]), cpus.Format(allowed[len(allowed)-1:])
+	sc := &scenario.Scenario{Name: "pin", CPUs: scenario.CPUs{Load: first, Targets: last}}
+	plan, err := pinning(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup := &supervisor{dir: t.TempDir(), pin: plan}
+	t.Cleanup(func() { sup.stopAll(time.Second) })
+	for _, tc := range []struct {
+		r    role
+		want string
+	}{{roleLoad, first}, {roleTarget, last}, {roleTool, cpus.Format(allowed)}} {
+		p, err := sup.start("sleep", tc.r, []string{"sleep", "30"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cpus.Of(p.pid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cpus.Format(got) != tc.want {
+			t.Errorf("role %d: pinned to %s, want %s", tc.r, cpus.Format(got), tc.want)
+		}
+	}
+
+	bad := &scenario.Scenario{Name: "pin", CPUs: scenario.CPUs{Targets: "1023"}}
+	if _, err := pinning(bad); err == nil || !strings.Contains(err.Error(), "cpus.targets 1023: CPU 1023 not available here") {
+		t.Errorf("CPU 1023: %v", err)
 	}
 }

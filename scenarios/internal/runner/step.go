@@ -70,7 +70,7 @@ func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int
 	if t.launch != nil {
 		argv = t.launch(argv)
 	}
-	ml, err := r.sup.start(filepath.Base(base)+"-meshload", argv, nil)
+	ml, err := r.sup.start(filepath.Base(base)+"-meshload", roleLoad, argv, nil)
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -106,7 +106,7 @@ func (tp *topology) startBackends(ctx context.Context) error {
 			name := fmt.Sprintf("%s-%d", b.Name, i+1)
 			argv := []string{tp.bin.Meshbench, "echo", "-listen", addr, "-name", name,
 				"-size", strconv.Itoa(tp.sc.Load.Payload), "-delay", b.Delay.String()}
-			p, err := tp.sup.start("echo-"+name, argv, nil)
+			p, err := tp.sup.start("echo-"+name, roleTarget, argv, nil)
 			if err != nil {
 				return err
 			}
@@ -180,7 +180,7 @@ func (tp *topology) startPeer(ctx context.Context, t *target) error {
 	if err != nil {
 		return err
 	}
-	p, err := tp.sup.start(t.spec.Name, argv, nil)
+	p, err := tp.sup.start(t.spec.Name, roleTarget, argv, nil)
 	if err != nil {
 		return err
 	}
@@ -270,7 +270,7 @@ func (tp *topology) makeCerts() error {
 	for _, b := range tp.sc.Backends {
 		ids += ",default/" + b.Name
 	}
-	p, err := tp.sup.start("certs", []string{tp.bin.Meshbench, "certs", "-out", dir, "-identities", ids, "-trust-domain", trustDomain}, nil)
+	p, err := tp.sup.start("certs", roleTool, []string{tp.bin.Meshbench, "certs", "-out", dir, "-identities", ids, "-trust-domain", trustDomain}, nil)
 	if err != nil {
 		return err
 	}
@@ -379,7 +379,7 @@ func (tp *topology) runProxy(ctx context.Context, name string, spec scenario.Tar
 	if err != nil {
 		return nil, ports, err
 	}
-	p, err := tp.sup.start(name, []string{tp.bin.Meshproxy, "-config", cfg, "-log-level", "warn"}, nil)
+	p, err := tp.sup.start(name, roleTarget, []string{tp.bin.Meshproxy, "-config", cfg, "-log-level", "warn"}, nil)
 	if err != nil {
 		return nil, ports, err
 	}

@@ -148,7 +148,7 @@ func TestParseErrors(t *testing.T) {
 		{"not a mapping", "- name: x\n", "x.yaml:1: want a mapping (name, load, backends, targets, ...), got a list"},
 		{"syntax", "name: x\nload: [\n", "x.yaml:2: invalid YAML: did not find expected node content"},
 		{"two documents", ok + "---\nname: y\n", "x.yaml:4: a second YAML document (a scenario file holds exactly one; remove the '---')"},
-		{"unknown field", ok + "nmae: y\n", "x.yaml:4: nmae: unknown field (here: name, description, mode, protocol, load, backends, targets, objects)"},
+		{"unknown field", ok + "nmae: y\n", "x.yaml:4: nmae: unknown field (here: name, description, mode, protocol, load, cpus, backends, targets, objects)"},
 		{"unknown nested field", ok + "  conections: 3\n", "x.yaml:4: load.conections: unknown field (in load: rates, connections, duration, warmup, repetitions, timeout, payload, requestBody, service, path, minSuccess)"},
 		{"unknown target field", ok + "targets:\n  - {name: direct, kind: direct, service: echo}\n", "x.yaml:5: targets[0].service: unknown field (in targets[0]: name, kind, topology, tls, eventLoops, split, tolerance)"},
 		{"duplicate key", ok + "name: y\n", "x.yaml:4: name: duplicate key (first at line 1)"},
@@ -167,6 +167,12 @@ func TestParseErrors(t *testing.T) {
 		{"load not a mapping", "name: x\nload: fast\n", `x.yaml:2: load "fast": want a mapping`},
 		{"object not a mapping", ok + "objects: [Service]\n", `x.yaml:4: objects[0] "Service": want a mapping (a Kubernetes object)`},
 		{"object duplicate key", ok + "objects:\n  - {kind: Service, kind: Service}\n", `x.yaml:5: objects[0].kind: duplicate key (first at line 5)`},
+
+		// CPU pinning.
+		{"cpus bad item", ok + "cpus: {load: \"0\", targets: \"1-x\"}\n", `x.yaml:4: cpus.targets "1-x": CPU list item "1-x": want a CPU number (0-1023) or a range like 2-3`},
+		{"cpus backwards", ok + "cpus:\n  load: 3-1\n", `x.yaml:5: cpus.load "3-1": CPU range "3-1" runs backwards`},
+		{"cpus empty", ok + "cpus:\n  load: \"\"\n", `x.yaml:5: cpus.load "": empty CPU list (want CPU numbers and ranges, e.g. "1" or "0,2-3")`},
+		{"cpus unknown field", ok + "cpus:\n  proxies: 1\n", `x.yaml:5: cpus.proxies: unknown field (in cpus: load, targets)`},
 
 		// Scenario.
 		{"name required", "load: {rates: [1]}\n", `x.yaml: name: required`},

@@ -36,6 +36,14 @@ type Scenario struct {
 
 	Load LoadSpec `yaml:"load" json:"load"`
 
+	// CPUs pins the run's processes to CPU lists (taskset -c syntax: "1",
+	// "0,2-3"); unset, they run wherever the kernel puts them. Load is
+	// meshload's list, Targets the list of everything it measures: echo
+	// backends, proxies and peers. Each CPU must be one the runner may use.
+	// Loopback and netns modes only: on kind the kubelet assigns CPUs, and
+	// a kind run records that it ignored them.
+	CPUs CPUs `yaml:"cpus" json:"cpus,omitzero"`
+
 	// Backends are the echo servers the runner starts. Each becomes a
 	// Service (clusterIP assigned by the runner unless set) and an
 	// EndpointSlice listing its replicas. Default: one backend "echo".
@@ -99,6 +107,12 @@ type LoadSpec struct {
 	// any failed request fails the step. A step with no response fails
 	// whatever the minimum.
 	MinSuccess Percent `yaml:"minSuccess" json:"minSuccess"`
+}
+
+// CPUs is Scenario.CPUs: CPU lists as written (validated by cpus.Parse).
+type CPUs struct {
+	Load    string `yaml:"load" json:"load,omitempty"`
+	Targets string `yaml:"targets" json:"targets,omitempty"`
 }
 
 // Percent is a percentage, 0-100 (99.9 means 99.9 %).

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meshbench/meshbench/scenarios/internal/cpus"
 )
 
 // Defaults (see the field comments in types.go).
@@ -190,6 +192,7 @@ func (d *decoder) validate(s *Scenario) {
 	}
 	backends := d.validateBackends(s)
 	d.validateLoad(s, backends)
+	d.validateCPUs(s)
 	d.validateTargets(s, backends)
 	d.validateObjects(s, backends)
 }
@@ -249,6 +252,18 @@ func (d *decoder) validateLoad(s *Scenario, backends map[string]int) {
 	// (A default service is the first backend, checked as such.)
 	if _, ok := backends[l.Service]; !ok && d.set["load.service"] {
 		d.errorf("load.service", q(l.Service), "not a backend (want %s)", oneOf(backendNames(s)...))
+	}
+}
+
+func (d *decoder) validateCPUs(s *Scenario) {
+	for _, f := range []struct{ path, list string }{{"cpus.load", s.CPUs.Load}, {"cpus.targets", s.CPUs.Targets}} {
+		path, list := f.path, f.list
+		if !d.set[path] {
+			continue
+		}
+		if _, err := cpus.Parse(list); err != nil {
+			d.errorf(path, q(list), "%v", err)
+		}
 	}
 }
 
