@@ -184,25 +184,6 @@ func TestPaths(t *testing.T) {
 		{[]string{"/"}, "/anything", true},
 		{[]string{"/"}, "*", false}, // OPTIONS *
 		{[]string{"/api/"}, "http://host/api/x", false},
-		// Escapes from the prefix, in the spellings upstreams decode.
-		{[]string{"/api/"}, "/api/../admin", false},
-		{[]string{"/api/"}, "/api/..", false},
-		{[]string{"/api/"}, "/api/..?x", false},
-		{[]string{"/api/"}, "/api/./x", false},
-		{[]string{"/api/"}, "/api/%2e%2e/admin", false},
-		{[]string{"/api/"}, "/api/%2E%2e%2Fadmin", false},
-		{[]string{"/api/"}, "/api/..%2fadmin", false},
-		{[]string{"/api/"}, "/api/..%5Cadmin", false},
-		{[]string{"/api/"}, `/api/..\admin`, false},
-		{[]string{"/api/"}, "/api/.%2e/admin", false},
-		// Dots that are not dot segments.
-		{[]string{"/api/"}, "/api/.well-known/x", true},
-		{[]string{"/api/"}, "/api/.../x", true},
-		{[]string{"/api/"}, "/api/a..b", true},
-		{[]string{"/api/"}, "/api/x?q=../..", true},
-		{[]string{"/api/"}, "/api/group%2Fproject", true},
-		{[]string{"/api/"}, "/api/%zz", true},
-		{[]string{"/api/"}, "/api/x%2", true},
 	}
 	for _, c := range cases {
 		p := mustCompile(t, Rule{Paths: c.paths})
@@ -210,9 +191,135 @@ func TestPaths(t *testing.T) {
 			t.Errorf("paths %q, request path %q: %v, want %v", c.paths, c.path, got, c.allowed)
 		}
 	}
+}
+
+// TestPathNormalization: the paths a rule with paths refuses whatever its
+// prefix (see Policy.Allow), each beside spellings that look alike but are
+// safe to match by prefix. refused is pathRefusal's reason; "" means the
+// prefix decides.
+func TestPathNormalization(t *testing.T) {
+	const (
+		dot      = refusedDotSegment
+		pct25    = refusedEncodedPercent
+		escape   = refusedBadEscape
+		control  = refusedControl
+		overlong = refusedOverlong
+	)
+	cases := []struct {
+		path    string
+		refused string
+		allowed bool // by paths ["/api/"], when not refused
+	}{
+		// Dot segments, in the spellings upstreams decode.
+		{"/api/../admin", dot, false},
+		{"/api/..", dot, false},
+		{"/api/..?x", dot, false},
+		{"/api/./x", dot, false},
+		{"/api/%2e%2e/admin", dot, false},
+		{"/api/%2E%2e%2Fadmin", dot, false},
+		{"/api/..%2fadmin", dot, false},
+		{"/api/..%5Cadmin", dot, false},
+		{`/api/..\admin`, dot, false},
+		{`/api\..\admin`, dot, false},
+		{"/api/.%2e/admin", dot, false},
+		// Path parameters: servlet containers drop ";..." from each
+		// segment before resolving dot segments.
+		{"/api/..;/admin", dot, false},
+		{"/api/.;/admin", dot, false},
+		{"/api/%2e%2e;/admin", dot, false},
+		{"/api/%2E%2E;/admin", dot, false},
+		{"/api/.%2e;x/admin", dot, false},
+		{"/api/..;jsessionid=x/admin", dot, false},
+		{"/api/..;jsessionid=x", dot, false},
+		{"/api/..;", dot, false},
+		{"/api/..;/..;/admin", dot, false},
+		{"/api/..;%2fadmin", dot, false},
+		{`/api/..;\admin`, dot, false},
+		{"/api/..%3b/admin", dot, false}, // a server that decodes first sees ';'
+		{"/api/..%3Bx=1/admin", dot, false},
+		{"/api//../admin", dot, false},
+		// Encoded '?' and '#': a server that decodes before it cuts off
+		// the query or fragment sees "/api/..".
+		{"/api/..%3f/admin", dot, false},
+		{"/api/..%3F", dot, false},
+		{"/api/.%23x", dot, false},
+		{"/api/x%3f/y", "", true},
+		{"/api/%3f../y", "", true},
+		// Parameters on segments that are not dot segments are harmless.
+		{"/api/v1;x=1/items", "", true},
+		{"/api/v1;jsessionid=abc", "", true},
+		{"/api/x;../admin", "", true}, // the name is "x"; ".." is its parameter
+		{"/api/x;/y", "", true},
+		{"/api/;/x", "", true},        // empty name
+		{"/api/..x;/admin", "", true}, // the name is "..x"
+		{"/api/...;/admin", "", true}, // "..." is a name
+		{"/api/a.b;v=1.2/x", "", true},
+		{"/api;x=1/admin", "", false}, // not under "/api/" as written
+		// Double encoding: one decoding leaves an escape behind.
+		{"/api/%252e%252e/admin", pct25, false},
+		{"/api/%252E%252E/admin", pct25, false},
+		{"/api/%252e%252e;/admin", pct25, false},
+		{"/api/..%252fadmin", pct25, false},
+		{"/api/100%25", pct25, false}, // even a literal '%': it cannot be told apart
+		{"/api/x?q=%25", "", true},    // the query is not examined
+		{"/api/%%32%65%%32%65/admin", escape, false},
+		{"/api/%2%65%2%65/admin", escape, false},
+		{"/api/%zz", escape, false},
+		{"/api/x%2", escape, false},
+		{"/api/x%", escape, false},
+		{"/api/x%?q", escape, false},
+		{"/api/%2Fx", "", true},
+		{"/api/group%2Fproject", "", true},
+		{"/api/%41%7e", "", true},
+		// Control characters: C servers truncate at NUL.
+		{"/api/..%00/admin", control, false},
+		{"/api/x%00", control, false},
+		{"/api/x%0a", control, false},
+		{"/api/x%1F", control, false},
+		{"/api/x%7f", control, false},
+		{"/api/x%20y", "", true},
+		// Overlong UTF-8 that lax decoders read as '.', '/' or '\'.
+		{"/api/%c0%ae%c0%ae/admin", overlong, false},
+		{"/api/..%c0%afadmin", overlong, false},
+		{"/api/..%C1%9Cadmin", overlong, false},
+		{"/api/%e0%80%ae%e0%80%ae/admin", overlong, false},
+		{"/api/%f0%80%80%ae", overlong, false},
+		{"/api/caf%C3%A9", "", true},    // U+00E9
+		{"/api/%e0%a0%80", "", true},    // U+0800, the first three-byte form
+		{"/api/%f0%90%80%80", "", true}, // U+10000, the first four-byte form
+		// Empty segments are matched as written.
+		{"/api//admin", "", true},
+		{"/api/x//", "", true},
+		{"//api/x", "", false},
+		// Dots that are not dot segments.
+		{"/api/.well-known/x", "", true},
+		{"/api/.../x", "", true},
+		{"/api/a..b", "", true},
+		{"/api/%2e%2ex", "", true},
+		{"/api/x?q=../..", "", true},
+		{"/api/x?q=..;/", "", true},
+	}
+	// The second policy checks the path in a first rule that does not
+	// match, then reuses that answer for the rule that does.
+	one := mustCompile(t, Rule{Paths: []string{"/api/"}})
+	two := mustCompile(t, Rule{Paths: []string{"/other/"}}, Rule{Paths: []string{"/api/"}})
+	for _, c := range cases {
+		if got := pathRefusal([]byte(c.path)); got != c.refused {
+			t.Errorf("path %q: refused for %q, want %q", c.path, got, c.refused)
+		}
+		want := c.refused == "" && c.allowed
+		for i, p := range []*Policy{one, two} {
+			if got := allow(p, web, "GET", c.path); got != want {
+				t.Errorf("policy %d, path %q: %v, want %v", i+1, c.path, got, want)
+			}
+		}
+	}
 	// Without paths in the rule, the path is not examined at all.
-	if !allow(mustCompile(t, Rule{Principals: []string{"*"}}), web, "GET", "/api/../admin") {
-		t.Error("a rule without paths refused a dot segment")
+	anyPath := mustCompile(t, Rule{Principals: []string{"*"}})
+	for _, path := range []string{"/api/../admin", "/api/..;/admin", "/api/%252e%252e/admin", "/x%zz"} {
+		if !allow(anyPath, web, "GET", path) {
+			t.Errorf("a rule without paths refused %q", path)
+		}
 	}
 }
 
@@ -245,6 +352,15 @@ func TestCompileErrors(t *testing.T) {
 		{Rule{Paths: []string{""}}, "does not start with '/'"},
 		{Rule{Paths: []string{"/a*b"}}, "only at the end"},
 		{Rule{Paths: []string{"/a b"}}, "cannot appear in a request path"},
+		// Prefixes that only refused paths start with.
+		{Rule{Paths: []string{"/api/../x"}}, `authorization[1].paths[0]: "/api/../x" can never match: a request path with a dot segment is always refused`},
+		{Rule{Paths: []string{"/api/..;/"}}, "with a dot segment is always refused"},
+		{Rule{Paths: []string{"/api/..;"}}, "with a dot segment is always refused"},
+		{Rule{Paths: []string{"/api/%2e/*"}}, "with a dot segment is always refused"},
+		{Rule{Paths: []string{"/api/%25"}}, "with an encoded '%' (%25) is always refused"},
+		{Rule{Paths: []string{"/api/%%"}}, "with a '%' not followed by two hex digits is always refused"},
+		{Rule{Paths: []string{"/api/%00"}}, "with an encoded control character is always refused"},
+		{Rule{Paths: []string{"/api/%c0"}}, "with overlong UTF-8 is always refused"},
 		{Rule{Methods: []string{"GET", "GE T"}}, "authorization[1].methods[1]: \"GE T\" is not a method"},
 		{Rule{Methods: []string{""}}, "is not a method"},
 	}
@@ -264,6 +380,37 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
+// TestPartialPrefixes: a prefix may end inside a segment or an escape that
+// only some requests complete into a refused path.
+func TestPartialPrefixes(t *testing.T) {
+	cases := []struct {
+		prefix, path string
+		allowed      bool
+	}{
+		{"/api/..", "/api/..x", true},
+		{"/api/..", "/api/..", false},
+		{"/api/..", "/api/..;/admin", false},
+		{"/api/.", "/api/.well-known", true},
+		{"/api/.", "/api/./x", false},
+		{"/api/%2", "/api/%2Fx", true},
+		{"/api/%2", "/api/%2e/x", false},
+		{"/api/%", "/api/%41", true},
+		{"/caf%C3%A", "/caf%C3%A9", true},
+		{"/api/%e0", "/api/%e0%a0%80", true},
+		{"/api/%e0", "/api/%e0%80%ae", false},
+	}
+	for _, c := range cases {
+		p, err := Compile([]Rule{{Paths: []string{c.prefix}}})
+		if err != nil {
+			t.Errorf("prefix %q: %v", c.prefix, err)
+			continue
+		}
+		if got := allow(p, web, "GET", c.path); got != c.allowed {
+			t.Errorf("prefix %q, path %q: %v, want %v", c.prefix, c.path, got, c.allowed)
+		}
+	}
+}
+
 func TestAllowDoesNotAllocate(t *testing.T) {
 	p := benchPolicy(t)
 	requests := []struct{ peer, method, path string }{
@@ -272,6 +419,15 @@ func TestAllowDoesNotAllocate(t *testing.T) {
 		{api, "DELETE", "/admin/users/7"},
 		{anon, "GET", "/healthz"},
 		{anon, "GET", "/api/%2e%2e/admin"},
+		// Every refusal, and a path parameter, on rules with paths that
+		// get as far as the path.
+		{web, "GET", "/api/..;/admin"},
+		{web, "GET", "/api/%252e%252e/admin"},
+		{web, "GET", "/api/%%32%65"},
+		{web, "GET", "/api/..%00"},
+		{web, "GET", "/api/%c0%ae%c0%ae/admin"},
+		{web, "GET", "/api/v1;x=1/items"},
+		{web, "GET", "/api/caf%C3%A9"},
 		{otherWeb, "PUT", "/api/x"},
 	}
 	type req struct {

@@ -107,6 +107,21 @@ func pathPrefix(s string) (string, error) {
 			return "", fmt.Errorf("%q: byte %#x cannot appear in a request path", s, c)
 		}
 	}
+	// A prefix that only paths Allow refuses can start would never match:
+	// say so now rather than refuse every request. The prefix may end in
+	// the middle of an escape ("/caf%C3%A") or of a segment ("/api/.."
+	// still admits "/api/..x"), so both are completed harmlessly first.
+	check := prefix
+	if n := len(check); n > 0 && check[n-1] == '%' {
+		check = check[:n-1]
+	} else if n > 1 && check[n-2] == '%' {
+		if _, ok := unhex(check[n-1]); ok {
+			check = check[:n-2]
+		}
+	}
+	if why := pathRefusal([]byte(check + "x")); why != "" {
+		return "", fmt.Errorf("%q can never match: a request path with %s is always refused", s, why)
+	}
 	return prefix, nil
 }
 

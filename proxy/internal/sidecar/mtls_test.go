@@ -301,6 +301,48 @@ func TestMTLSAuthorization(t *testing.T) {
 	}
 }
 
+// TestMTLSAuthorizationPathNormalization: paths that escape a rule's prefix
+// once the app resolves them are refused by the server sidecar, sent as
+// raw bytes through the client sidecar, which forwards them unchanged;
+// their look-alikes that stay under the prefix reach the app.
+func TestMTLSAuthorizationPathNormalization(t *testing.T) {
+	p := newPKI(t)
+	p.issue("web", spiffeID("default", "web"))
+	p.issue("reviews", spiffeID("default", "reviews"))
+	authz := fmt.Sprintf("    authorization:\n      - principals: [%q]\n        paths: [/api/]\n", spiffeID("default", "web"))
+	sp := startPair(t, p, pairOpts{authz: authz})
+	cases := []struct {
+		path   string
+		status int
+	}{
+		{"/api/..;/stats", 403},
+		{"/api/.;/stats", 403},
+		{"/api/%2e%2e;/stats", 403},
+		{"/api/..;jsessionid=x/stats", 403},
+		{"/api/%252e%252e/stats", 403},
+		{"/api/%%32%65%%32%65/stats", 403},
+		{"/api/v1;x=1/items", 200},
+		{"/api//items", 200},
+		{"/api/items?next=..;/stats", 200},
+	}
+	refused := 0
+	for _, c := range cases {
+		got := rawExchange(t, sp.client.out, "GET "+c.path+" HTTP/1.1\r\nHost: reviews\r\n\r\n", 5*time.Second)
+		if !strings.HasPrefix(got, fmt.Sprintf("HTTP/1.1 %d ", c.status)) {
+			t.Errorf("GET %s: %q, want status %d", c.path, got, c.status)
+		}
+		if c.status == 403 {
+			refused++
+			if !strings.Contains(strings.ToLower(got), "x-meshproxy-error: unauthorized") {
+				t.Errorf("GET %s: %q, want x-meshproxy-error: unauthorized", c.path, got)
+			}
+		}
+	}
+	if v, ok := metricLine(sp.server.metricsText(t), "meshproxy_local_replies_total", `code="403"`, `reason="unauthorized"`); !ok || v != strconv.Itoa(refused) {
+		t.Fatalf("server counted %q denials, want %d", v, refused)
+	}
+}
+
 // servedSerial connects to addr with a valid client certificate and
 // returns the serial number of the certificate the server presented.
 func servedSerial(t *testing.T, addr string, cert *tls.Certificate) string {
