@@ -58,6 +58,7 @@ func TestParseBadFiles(t *testing.T) {
 		{"proxy-app-loop", "spec.inbound.app: app address \"127.0.0.1:15006\" is the proxy's own spec.inbound.address", 7},
 		{"proxy-bad-address", `spec.outbound.address: invalid address "example.com:15001": host "example.com" must be an IP address or localhost`, 6},
 		{"proxy-bad-duration", "spec.timeouts.connect: cannot unmarshal !!str `fast` (want a Go duration", 7},
+		{"proxy-headers-with-underscores", `document 1 (Proxy default/client): spec.http.headersWithUnderscores: unsupported value "Strip" (want drop, reject or allow)`, 7},
 		{"proxy-limits", "spec.limits.maxHeaderBytes: 100 out of range", 7},
 		{"proxy-missing", "proxy-missing.yaml: no Proxy document", 0},
 		{"proxy-no-app", "document 1 (Proxy default/client): spec.inbound.app: required", 7},
@@ -320,6 +321,9 @@ func TestProxyDefaults(t *testing.T) {
 	want.Timeouts.Request = 5 * time.Second
 	want.Timeouts.Idle = 0 // explicitly disabled, not defaulted
 	want.Limits.MaxConnections = 100
+	if want.HTTP.HeadersWithUnderscores != HeadersWithUnderscoresDrop {
+		t.Errorf("default headersWithUnderscores = %q, want drop", want.HTTP.HeadersWithUnderscores)
+	}
 	if s != want {
 		t.Errorf("spec = %+v\nwant   %+v", s, want)
 	}
@@ -328,6 +332,52 @@ func TestProxyDefaults(t *testing.T) {
 	}
 	if s.Admin != nil || s.Inbound != nil {
 		t.Error("absent listeners are not nil")
+	}
+}
+
+// spec.http.headersWithUnderscores: drop when absent (nginx's default, and
+// the safe one); any other value than drop, reject or allow is an error
+// naming the field and the allowed values.
+func TestHeadersWithUnderscores(t *testing.T) {
+	const field = "spec.http.headersWithUnderscores"
+	tests := []struct {
+		name, yaml string
+		want       string // the value after parsing, when valid
+		err        string // the expected error, when not
+	}{
+		{name: "absent", want: HeadersWithUnderscoresDrop},
+		{name: "empty http", yaml: "  http: {}\n", want: HeadersWithUnderscoresDrop},
+		{name: "drop", yaml: "  http: {headersWithUnderscores: drop}\n", want: HeadersWithUnderscoresDrop},
+		{name: "reject", yaml: "  http: {headersWithUnderscores: reject}\n", want: HeadersWithUnderscoresReject},
+		{name: "allow", yaml: "  http: {headersWithUnderscores: allow}\n", want: HeadersWithUnderscoresAllow},
+		{name: "wrong case", yaml: "  http: {headersWithUnderscores: Drop}\n",
+			err: field + `: unsupported value "Drop" (want drop, reject or allow)`},
+		{name: "empty string", yaml: "  http: {headersWithUnderscores: \"\"}\n",
+			err: field + `: unsupported value "" (want drop, reject or allow)`},
+		{name: "Envoy spelling", yaml: "  http: {headersWithUnderscores: DROP_HEADER}\n",
+			err: field + `: unsupported value "DROP_HEADER" (want drop, reject or allow)`},
+		{name: "not a string", yaml: "  http: {headersWithUnderscores: [drop]}\n", err: "cannot unmarshal !!seq (want a string)"},
+		{name: "misspelt field", yaml: "  http: {headersWithUnderscore: drop}\n", err: "spec.http.headersWithUnderscore: unknown field"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("p.yaml", []byte(minimalProxy+tc.yaml))
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := cfg.Proxy.Spec.HTTP.HeadersWithUnderscores; got != tc.want {
+					t.Fatalf("%s = %q, want %q", field, got, tc.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted; %s = %q", field, cfg.Proxy.Spec.HTTP.HeadersWithUnderscores)
+			}
+			if !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("error does not contain %q:\n%v", tc.err, err)
+			}
+		})
 	}
 }
 

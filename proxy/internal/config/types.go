@@ -137,6 +137,7 @@ type ProxySpec struct {
 
 	Limits   Limits   `yaml:"limits"`
 	Timeouts Timeouts `yaml:"timeouts"`
+	HTTP     HTTP     `yaml:"http"`
 	// EventLoops is the number of gnet event loops; 0 = one per core.
 	EventLoops int `yaml:"eventLoops"`
 }
@@ -229,6 +230,26 @@ type Timeouts struct {
 	Request time.Duration `yaml:"request"`
 }
 
+// HTTP is request-handling policy, applied on both listeners.
+type HTTP struct {
+	// HeadersWithUnderscores is what a request header field whose name
+	// contains '_' gets: "drop" (default) forwards the request without it,
+	// "reject" answers 400 underscore_header_name, "allow" forwards it.
+	// Such names are valid HTTP, but CGI-style app servers (PHP, WSGI,
+	// Rack, ...) read '_' and '-' alike, so "x_forwarded_client_cert"
+	// would reach the app as the client identity the proxy vouches for.
+	// nginx drops them by default; Envoy's equivalent is
+	// headers_with_underscores_action.
+	HeadersWithUnderscores string `yaml:"headersWithUnderscores"`
+}
+
+// Values of HTTP.HeadersWithUnderscores.
+const (
+	HeadersWithUnderscoresDrop   = "drop"
+	HeadersWithUnderscoresReject = "reject"
+	HeadersWithUnderscoresAllow  = "allow"
+)
+
 // Default knob values; see the field docs.
 const (
 	DefaultMaxHeaderBytes   = 64 << 10
@@ -238,6 +259,8 @@ const (
 	DefaultUpstreamIdle     = 30 * time.Second
 	DefaultConnect          = 2 * time.Second
 	DefaultDrain            = 15 * time.Second
+
+	DefaultHeadersWithUnderscores = HeadersWithUnderscoresDrop
 )
 
 // DefaultProxySpec returns a ProxySpec with every knob at its default and
@@ -255,6 +278,7 @@ func DefaultProxySpec() ProxySpec {
 			Connect:      DefaultConnect,
 			Drain:        DefaultDrain,
 		},
+		HTTP: HTTP{HeadersWithUnderscores: DefaultHeadersWithUnderscores},
 	}
 }
 

@@ -131,6 +131,8 @@ func (p *parser) validateProxy(d *doc, px *Proxy) {
 			p.errorf(d, to.field, "must be positive")
 		}
 	}
+	p.enum(d, "spec.http.headersWithUnderscores", s.HTTP.HeadersWithUnderscores,
+		HeadersWithUnderscoresDrop, HeadersWithUnderscoresReject, HeadersWithUnderscoresAllow)
 	if s.EventLoops < 0 || s.EventLoops > 1024 {
 		p.errorf(d, "spec.eventLoops", "%d out of range (want 0-1024; 0 = one per core)", s.EventLoops)
 	}

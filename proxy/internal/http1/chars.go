@@ -10,6 +10,19 @@ var (
 	isTchar = makeTable(func(c byte) bool {
 		return isAlpha(c) || isDigit(c) || bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), c) >= 0
 	})
+	// nameClass is isTchar for field names, with '_' told apart: 0 for a
+	// byte that ends the name, nameTchar for any other tchar, and
+	// nameTchar|nameUnderscore for '_'. OR-ing the classes of a name's
+	// bytes says whether it holds a '_' (see Request.NumUnderscoreNames).
+	nameClass = func() (t [256]uint8) {
+		for i := range t {
+			if isTchar[i] {
+				t[i] = nameTchar
+			}
+		}
+		t['_'] |= nameUnderscore
+		return t
+	}()
 	// field-vchar / SP / HTAB (RFC 9110 5.5): everything allowed inside a
 	// field value. Everything else is a CTL (including NUL, CR, LF) or DEL.
 	isFieldChar = makeTable(func(c byte) bool {
@@ -37,6 +50,12 @@ var (
 		}
 		return t
 	}()
+)
+
+// Bits of nameClass.
+const (
+	nameTchar      = 1
+	nameUnderscore = 2
 )
 
 func makeTable(f func(byte) bool) (t [256]bool) {

@@ -135,22 +135,31 @@ func classify(name []byte) headerKind {
 }
 
 // parseFieldLine parses buf[start:end] (a line without its CRLF) as
-// field-name ":" OWS field-value OWS (RFC 9112 5).
-func parseFieldLine(buf []byte, start, end int) (Header, *Error) {
+// field-name ":" OWS field-value OWS (RFC 9112 5). underscore reports a '_'
+// in the name.
+func parseFieldLine(buf []byte, start, end int) (h Header, underscore bool, err *Error) {
 	if isOWS(buf[start]) {
 		// obs-fold, or whitespace between the start-line and the first
 		// field, which RFC 9112 2.2 says must be rejected or ignored.
-		return Header{}, ErrObsFold
+		return Header{}, false, ErrObsFold
 	}
+	// One table lookup per byte both validates the token and notes a '_'
+	// (see nameClass), so spotting underscore names costs no second pass.
 	i := start
-	for i < end && isTchar[buf[i]] {
+	var class uint8
+	for i < end {
+		c := nameClass[buf[i]]
+		if c == 0 {
+			break
+		}
+		class |= c
 		i++
 	}
 	// Missing colon, empty name, or whitespace/other bytes before the colon
 	// (RFC 9112 5.1: "No whitespace is allowed between the field name and
 	// colon ... a server MUST reject").
 	if i == start || i == end || buf[i] != ':' {
-		return Header{}, ErrBadHeaderName
+		return Header{}, false, ErrBadHeaderName
 	}
 	name := span(start, i)
 	i++
@@ -160,14 +169,14 @@ func parseFieldLine(buf []byte, start, end int) (Header, *Error) {
 	vs := i
 	for ; i < end; i++ {
 		if !isFieldChar[buf[i]] {
-			return Header{}, ErrInvalidHeaderChar
+			return Header{}, false, ErrInvalidHeaderChar
 		}
 	}
 	ve := end
 	for ve > vs && isOWS(buf[ve-1]) {
 		ve--
 	}
-	return Header{Name: name, Value: span(vs, ve)}, nil
+	return Header{Name: name, Value: span(vs, ve)}, class&nameUnderscore != 0, nil
 }
 
 // fieldMeta is what the serialisers need to know about each parsed field
@@ -175,6 +184,9 @@ func parseFieldLine(buf []byte, start, end int) (Header, *Error) {
 type fieldMeta struct {
 	kinds [MaxHeaders]headerKind
 	drop  [(MaxHeaders + 63) / 64]uint64 // fields named by a Connection option
+	// underscore marks request fields whose name contains '_' (responses
+	// leave it zero); DropUnderscoreNames moves these bits into drop.
+	underscore [(MaxHeaders + 63) / 64]uint64
 }
 
 func (m *fieldMeta) dropped(i int) bool { return m.drop[i/64]&(1<<(i%64)) != 0 }
@@ -203,6 +215,7 @@ type fieldState struct {
 	expectContinue bool
 	xff            Span
 	xffCount       int
+	underscores    int // request field names containing '_'
 }
 
 func (f *fieldState) init(request bool, headers *[MaxHeaders]Header, n *int, meta *fieldMeta) {
@@ -233,9 +246,13 @@ func (f *fieldState) parse(buf []byte, pos, limit int, over bool) (int, *Error) 
 		if *f.n == MaxHeaders {
 			return 0, ErrTooManyHeaders
 		}
-		h, err := parseFieldLine(buf, pos, cr)
+		h, underscore, err := parseFieldLine(buf, pos, cr)
 		if err != nil {
 			return 0, err
+		}
+		if underscore && f.request {
+			f.meta.underscore[*f.n/64] |= 1 << (*f.n % 64)
+			f.underscores++
 		}
 		kind := classify(h.Name.Bytes(buf))
 		if err := f.observe(buf, h, kind); err != nil {

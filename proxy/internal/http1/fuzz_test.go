@@ -28,6 +28,7 @@ var requestSeeds = []string{
 	"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",
 	"GET / HTTP/1.1\nHost: a\n\n",
 	"GET / HTTP/1.1\r\nHost: a\r\nX: \x00\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nTransfer_Encoding: chunked\r\nConnection: x_a\r\nx_a: 1\r\n_: 2\r\n\r\n",
 }
 
 var responseSeeds = []string{
@@ -87,7 +88,35 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		checkForwardedRequest(t, data, &r)
 		checkRequestAgainstNetHTTP(t, head, &r)
+		checkUnderscoresDropped(t, data, &r)
 	})
+}
+
+// checkUnderscoresDropped: NumUnderscoreNames counts the names holding a
+// '_', and after DropUnderscoreNames the forwarded head has none left and
+// the same framing.
+func checkUnderscoresDropped(t *testing.T, buf []byte, parsed *Request) {
+	want := 0
+	for _, h := range parsed.Headers[:parsed.NumHeaders] {
+		if bytes.IndexByte(h.Name.Bytes(buf), '_') >= 0 {
+			want++
+		}
+	}
+	if parsed.NumUnderscoreNames != want {
+		t.Fatalf("NumUnderscoreNames = %d, want %d: %q", parsed.NumUnderscoreNames, want, buf[:parsed.HeadLen])
+	}
+	r := *parsed
+	r.DropUnderscoreNames()
+	out := AppendRequestHead(nil, buf, &r, nil, nil)
+	var fw Request
+	if n, err := ParseRequest(out, 1<<20, &fw); err != nil || n != len(out) {
+		t.Fatalf("head without underscore names does not parse: %v\n%q", err, out)
+	}
+	n1, c1 := r.BodyLength()
+	if n2, c2 := fw.BodyLength(); fw.NumUnderscoreNames != 0 || n1 != n2 || c1 != c2 {
+		t.Fatalf("after DropUnderscoreNames: %d underscore names, framing %d,%v -> %d,%v\n%q",
+			fw.NumUnderscoreNames, n1, c1, n2, c2, out)
+	}
 }
 
 // checkRequestPrefixes asserts that prefixes are incomplete or fail the same way.

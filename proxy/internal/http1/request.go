@@ -40,6 +40,13 @@ type Request struct {
 	// them all.
 	XForwardedFor    Span
 	NumXForwardedFor int
+	// NumUnderscoreNames is the number of field lines whose name contains
+	// '_' ("X_Forwarded_Client_Cert", "Transfer_Encoding"). Such a name is
+	// a valid token and a field of its own here, but CGI-style servers
+	// (PHP, WSGI, Rack, ...) turn both '-' and '_' into '_' when they map
+	// fields to variables, so behind the proxy it can impersonate the
+	// hyphenated field. DropUnderscoreNames removes them all.
+	NumUnderscoreNames int
 
 	hasHostHeader bool
 	meta          fieldMeta
@@ -58,8 +65,10 @@ func (r *Request) Reset() {
 	r.Connection = Span{}
 	r.AbsoluteForm = false
 	r.XForwardedFor, r.NumXForwardedFor = Span{}, 0
+	r.NumUnderscoreNames = 0
 	r.hasHostHeader = false
 	r.meta.drop = [len(r.meta.drop)]uint64{}
+	r.meta.underscore = [len(r.meta.underscore)]uint64{}
 }
 
 // BodyLength says how the request body is framed: (-1, true) for chunked,
@@ -135,6 +144,7 @@ func parseRequest(buf []byte, maxHeaderBytes int, r *Request) (int, *Error) {
 	r.ExpectContinue = f.expectContinue && r.Minor == 1 // RFC 9110 10.1.1
 	r.Connection = f.connection
 	r.XForwardedFor, r.NumXForwardedFor = f.xff, f.xffCount
+	r.NumUnderscoreNames = f.underscores
 	r.hasHostHeader = f.hosts > 0
 	if !r.AbsoluteForm {
 		r.Host = f.host

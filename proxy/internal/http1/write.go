@@ -232,3 +232,16 @@ func (r *Request) Drop(buf []byte, name string) {
 		}
 	}
 }
+
+// DropUnderscoreNames marks every field whose name contains '_' (see
+// NumUnderscoreNames) so that AppendRequestHead leaves it out, as nginx does
+// by default (underscores_in_headers off) and Envoy with
+// headers_with_underscores_action DROP_HEADER. The fields were marked while
+// parsing, so this costs a few stores, never a rescan. Host,
+// Content-Length and Transfer-Encoding are never among them: their names
+// have no '_'. It does not allocate.
+func (r *Request) DropUnderscoreNames() {
+	for i := range r.meta.drop {
+		r.meta.drop[i] |= r.meta.underscore[i]
+	}
+}
