@@ -30,7 +30,8 @@ vet:
 # skipping (internal/testenv).
 # The race detector changes allocation behaviour (sync.Pool drops items),
 # so the zero-allocation tests (named *Alloc*, testenv.AllocPattern) run
-# once more without it.
+# once more without it. The reliability suite (TestReliability*) runs
+# once more without it too, at full size (200 MB transfers).
 # ROOT_TESTS need root (network namespaces, iptables). As root, make test
 # runs them with the rest; make test SKIP_ROOT_TESTS=1 leaves them out for
 # a CI that runs them as root in a separate step: make test-root, which
@@ -43,6 +44,7 @@ TESTSUM    := $(GO) run ./internal/testenv/testsum
 test: vet
 	$(TESTSUM) -- $(GO) test -json -race -count=1 -timeout 15m $(if $(SKIP_ROOT_TESTS),-skip '$(ROOT_RUN)') $(PKGS)
 	$(TESTSUM) -- $(GO) test -json -count=1 -timeout 5m -run 'Alloc' $(PKGS)
+	$(TESTSUM) -- $(GO) test -json -count=1 -timeout 5m -run 'Reliability' ./proxy/internal/sidecar/
 
 test-root:
 	$(TESTSUM) -require '$(ROOT_TESTS)' -- $(GO) test -json -race -count=1 -timeout 15m -run '$(ROOT_RUN)' $(PKGS)

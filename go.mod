@@ -57,3 +57,4 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 )
+replace github.com/panjf2000/gnet/v2 => ./third_party/gnet

@@ -206,10 +206,11 @@ type Limits struct {
 	// MaxHeaderBytes caps a request or response head (start line + headers);
 	// larger heads get 431 / 502. Default 65536.
 	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
-	// MaxBufferedBytes caps bytes buffered per connection direction. gnet
-	// cannot pause reading a socket, so a peer that makes the proxy buffer
-	// more (a client reading slower than its upstream sends, say) is
-	// disconnected instead. Default 4 MiB.
+	// MaxBufferedBytes caps bytes buffered per connection direction. The
+	// proxy stops reading a side once a quarter of it is queued for the
+	// other side and resumes at a sixteenth (flow control: a slow reader
+	// slows its peer through TCP, nothing is cut); only a single oversized
+	// write can still exceed it, which disconnects. Default 4 MiB.
 	MaxBufferedBytes int `yaml:"maxBufferedBytes"`
 	// MaxConnections caps accepted downstream connections; 0 = unlimited.
 	MaxConnections int `yaml:"maxConnections"`

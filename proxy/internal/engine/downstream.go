@@ -120,10 +120,18 @@ func (d *downConn) onTraffic() {
 		return
 	}
 	d.inRead = true
-	defer func() { d.inRead = false }()
+	defer func() {
+		d.inRead = false
+		d.updateReads()
+	}()
 	for !d.closed {
 		switch d.state {
 		case dsHead:
+			if d.io.outbound() > d.l.p.flow.high {
+				// The client is not reading its responses: the next
+				// request waits, and so do its bytes (updateReads).
+				return
+			}
 			if !d.readHead() {
 				return
 			}
@@ -132,11 +140,8 @@ func (d *downConn) onTraffic() {
 				return
 			}
 		default:
-			// Pipelined bytes wait in gnet's buffer for their turn; bound them.
-			if d.io.buffered() > d.l.p.opts.MaxBufferedBytes {
-				d.l.p.bufferOverflow.Inc()
-				d.closeConn()
-			}
+			// Pipelined bytes wait in gnet's buffer for their turn, bounded
+			// by pausing reads (updateReads).
 			return
 		}
 	}
@@ -147,7 +152,9 @@ func (d *downConn) onTraffic() {
 func (d *downConn) resume() {
 	if !d.closed && d.state == dsHead && d.io.buffered() > 0 {
 		d.onTraffic()
+		return
 	}
+	d.updateReads()
 }
 
 // readHead parses the next request head and dispatches it. It reports
@@ -215,6 +222,17 @@ func (d *downConn) dispatch(head []byte) {
 	d.bodyless = d.bodyDone
 	d.closeAfter = d.closeAfter || !r.KeepAlive
 	d.keepAlive10 = r.Minor == 0 && r.KeepAlive
+	if r.NumUnderscoreNames > 0 && p.opts.HeadersWithUnderscores != UnderscoreAllow {
+		// Decided before routing, as Envoy's codec does, so a rejected
+		// request costs no route lookup and reaches no upstream.
+		if p.opts.HeadersWithUnderscores == UnderscoreReject {
+			p.underscoreRejected.Inc()
+			d.localReply(400, "underscore_header_name")
+			return
+		}
+		p.underscoreDropped.Inc()
+		r.DropUnderscoreNames()
+	}
 
 	t := d.table
 	timeout := p.opts.RequestTimeout
@@ -325,11 +343,8 @@ func (d *downConn) connectUpstream(fresh bool) {
 func (d *downConn) forwardBody() bool {
 	u := d.up
 	if u == nil || !u.connected {
-		// Still connecting: the body waits in gnet's buffer, within bounds.
-		if d.io.buffered() > d.l.p.opts.MaxBufferedBytes {
-			d.l.p.bufferOverflow.Inc()
-			d.closeConn()
-		}
+		// Still connecting: the body waits in gnet's buffer, bounded by
+		// pausing reads (updateReads).
 		return false
 	}
 	if d.bodyDone {
@@ -374,11 +389,15 @@ func (d *downConn) forwardBody() bool {
 	}
 	d.io.discard(n)
 	d.lastActive = monotime()
-	if u.io.outbound() > d.l.p.opts.MaxBufferedBytes {
-		// gnet cannot stop reading a socket, so a slow upstream reader is
-		// bounded by disconnecting rather than by buffering without end.
-		d.l.p.bufferOverflow.Inc()
-		d.closeConn()
+	if out := u.io.outbound(); out > d.l.p.flow.high {
+		if out > d.l.p.opts.MaxBufferedBytes {
+			// Only one oversized write gets here: reads pause at the
+			// high-water mark.
+			d.l.p.bufferOverflow.Inc()
+			d.closeConn()
+		}
+		// The upstream reads slower than the client sends: stop reading
+		// the client until it catches up (updateReads, onWritable).
 		return false
 	}
 	if d.bodyDone && d.state == dsBody {

@@ -31,7 +31,7 @@ type Options struct {
 	EventLoops   int    // 0 = one per core
 
 	MaxHeaderBytes   int // request and response head limit (431 / 502 beyond it)
-	MaxBufferedBytes int // bytes buffered per connection direction before disconnecting
+	MaxBufferedBytes int // bytes buffered per connection direction: reads pause at a quarter (flow.go), a disconnect beyond it
 	MaxConnections   int // client connections beyond this are closed on accept; 0 = no limit
 
 	HeaderReadTimeout   time.Duration // a started request head must complete within this
@@ -48,8 +48,25 @@ type Options struct {
 	// Authz decides which verified peers may call the app (nil: any).
 	Authz *authz.Policy
 
+	// HeadersWithUnderscores is what a request header field whose name
+	// contains '_' gets, on both listeners (spec.http.headersWithUnderscores).
+	// The zero value drops such fields.
+	HeadersWithUnderscores UnderscoreAction
+
 	Logger *slog.Logger
 }
+
+// UnderscoreAction is the policy for request header names containing '_'.
+// A CGI-style app server (PHP, WSGI, Rack, ...) reads "X_Forwarded_Client_Cert"
+// and "X-Forwarded-Client-Cert" as the same variable, so a field the proxy
+// strips or rewrites could be smuggled past it with '_' in place of '-'.
+type UnderscoreAction uint8
+
+const (
+	UnderscoreDrop   UnderscoreAction = iota // forward the request without such fields (nginx's and the default)
+	UnderscoreReject                         // answer 400 underscore_header_name, send nothing upstream
+	UnderscoreAllow                          // forward them unchanged
+)
 
 func (o *Options) setDefaults() {
 	if o.MaxHeaderBytes <= 0 {
@@ -107,7 +124,10 @@ type Proxy struct {
 	timeouts               *metrics.Counter
 	rejectedConns          *metrics.Counter
 	upstreamProtocolErrors *metrics.Counter
+	underscoreDropped      *metrics.Counter
+	underscoreRejected     *metrics.Counter
 	handshakes             [4]*metrics.Counter // [inbound*2 + resumed]
+	flow                   flowControl
 	connectErrMu           sync.Mutex
 	connectErr             map[string]*metrics.Counter
 }
@@ -150,6 +170,7 @@ func New(opts Options, table *route.Table, reg *metrics.Registry) (*Proxy, error
 	p.upstreamConns = reg.Gauge("meshproxy_upstream_connections", "Open or opening connections to endpoints.")
 	p.bufferOverflow = reg.Counter("meshproxy_buffer_overflow_total",
 		"Connections closed because a peer made the proxy buffer more than limits.maxBufferedBytes.")
+	p.flow.init(&p.opts, reg)
 	p.rejectedConns = reg.Counter("meshproxy_rejected_connections_total",
 		"Client connections closed on accept because limits.maxConnections was reached.")
 	for i := range p.handshakes {
@@ -159,6 +180,9 @@ func New(opts Options, table *route.Table, reg *metrics.Registry) (*Proxy, error
 	p.timeouts = reg.Counter("meshproxy_request_timeouts_total", "Requests that hit their request timeout.")
 	p.upstreamProtocolErrors = reg.Counter("meshproxy_upstream_protocol_errors_total",
 		"Upstream responses that were malformed or cut short.")
+	const underscoreHelp = "Requests with a header field name containing '_', by the action http.headersWithUnderscores took."
+	p.underscoreDropped = reg.Counter("meshproxy_headers_with_underscores_total", underscoreHelp, "action", "drop")
+	p.underscoreRejected = reg.Counter("meshproxy_headers_with_underscores_total", underscoreHelp, "action", "reject")
 	return p, nil
 }
 

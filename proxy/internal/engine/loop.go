@@ -139,6 +139,7 @@ func (l *loop) release(u *upConn) {
 		l.pools[u.key] = pl
 	}
 	u.idleSince = monotime()
+	u.resumeReads() // an idle connection is read: bytes on it mean it broke
 	pl.pushFront(u)
 }
 

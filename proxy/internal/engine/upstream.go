@@ -186,6 +186,12 @@ func (u *upConn) onTraffic() {
 			}
 			return
 		}
+		if d.io.outbound() > u.l.p.flow.high {
+			// The client reads slower than the upstream sends: leave the
+			// rest in the kernel until it catches up (flow.go).
+			u.pauseReads()
+			return
+		}
 		u.received = true
 		d.lastActive = monotime()
 		if !u.headDone {
@@ -237,8 +243,8 @@ func (u *upConn) onTraffic() {
 			return
 		}
 		if d.io.outbound() > o.MaxBufferedBytes {
-			// gnet cannot pause reading the upstream, so a client that
-			// reads slower than the upstream sends is disconnected.
+			// Only one oversized write gets here: reads pause at the
+			// high-water mark at the top of the loop.
 			u.l.p.bufferOverflow.Inc()
 			d.closeConn()
 			return

@@ -71,18 +71,22 @@ type pair struct {
 }
 
 // pairOpts vary the pair: the server's authorization YAML and extra Proxy
-// spec, and the identity the client expects of the server.
+// spec (clientExtra: the client's), the identity the client expects of the
+// server, and the app's address (default: an echo with 1 KiB bodies).
 type pairOpts struct {
-	authz, serverExtra, expected string
+	authz, serverExtra, clientExtra, expected, app string
 }
 
 func startPair(t *testing.T, p *pki, o pairOpts) *pair {
 	authz, expected := o.authz, o.expected
-	app := startEcho(t, "app", 1024)
+	app := o.app
+	if app == "" {
+		app = startEcho(t, "app", 1024).Addr()
+	}
 	inbound := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	server := startSidecar(t, &mesh{
 		inbound:      inbound,
-		app:          app.Addr(),
+		app:          app,
 		inboundExtra: authz,
 		extraProxy:   p.identityYAML("reviews") + o.serverExtra,
 	})
@@ -90,7 +94,7 @@ func startPair(t *testing.T, p *pki, o pairOpts) *pair {
 		expected = spiffeID("default", "reviews")
 	}
 	cm := &mesh{
-		extraProxy: p.identityYAML("web"),
+		extraProxy: p.identityYAML("web") + o.clientExtra,
 		routes: fmt.Sprintf(`apiVersion: v1
 kind: Service
 metadata:
@@ -108,7 +112,7 @@ endpoints: [{addresses: [127.0.0.1]}]
 `, expected, portOf(t, inbound)),
 	}
 	client := startSidecar(t, cm)
-	return &pair{client: client, server: server, inbound: inbound, app: app.Addr()}
+	return &pair{client: client, server: server, inbound: inbound, app: app}
 }
 
 func TestMTLSPairForwardsBodies(t *testing.T) {

@@ -144,6 +144,14 @@ func engineOptions(cfg *config.Config, log *slog.Logger) engine.Options {
 		RequestTimeout:      sp.Timeouts.Request,
 		Logger:              log,
 	}
+	switch sp.HTTP.HeadersWithUnderscores {
+	case config.HeadersWithUnderscoresReject:
+		o.HeadersWithUnderscores = engine.UnderscoreReject
+	case config.HeadersWithUnderscoresAllow:
+		o.HeadersWithUnderscores = engine.UnderscoreAllow
+	default: // validated: drop
+		o.HeadersWithUnderscores = engine.UnderscoreDrop
+	}
 	if sp.Outbound != nil {
 		o.OutboundAddr = sp.Outbound.Address
 	}
