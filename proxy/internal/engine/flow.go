@@ -125,11 +125,18 @@ func (d *downConn) onWritable() {
 			return
 		}
 	}
-	if d.io.c.ReadPaused() {
-		d.updateReads()
-		if !d.io.c.ReadPaused() {
-			d.onTraffic() // pipelined requests already buffered
-		}
+	d.resumeReads() // pipelined requests may be buffered
+}
+
+// resumeReads reads the client again if it is paused and now wanted, and
+// processes what was already buffered.
+func (d *downConn) resumeReads() {
+	if !d.io.c.ReadPaused() {
+		return
+	}
+	d.updateReads()
+	if !d.io.c.ReadPaused() {
+		d.onTraffic()
 	}
 }
 
@@ -137,13 +144,10 @@ func (d *downConn) onWritable() {
 // request body): a client paused for it may be read again.
 func (u *upConn) onWritable() {
 	d := u.down
-	if d == nil || d.closed || u.io.outbound() > u.l.p.flow.low || !d.io.c.ReadPaused() {
+	if d == nil || d.closed || u.io.outbound() > u.l.p.flow.low {
 		return
 	}
-	d.updateReads()
-	if !d.io.c.ReadPaused() {
-		d.onTraffic() // body bytes already buffered
-	}
+	d.resumeReads() // body bytes may be buffered
 }
 
 // OnWritable is gnet's signal (see gnet.WritableHandler) that queued bytes
