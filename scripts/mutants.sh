@@ -81,6 +81,22 @@ mutant step-verdict-ignores-failures \
 	'	if true || meets(l.Successes, total, minSuccessPercent) {' \
 	./results/aggregate '^TestVerdict$'
 
+mutant idle-exchange-silent-close \
+	"an idle exchange whose response has not started is closed without an answer" \
+	proxy/internal/engine/downstream.go \
+	'				d.abandonExchange(504, "upstream_idle_timeout", d.l.p.cut.idleTimeout)' \
+	'				d.closeConn()' \
+	./proxy/internal/sidecar '^TestIdleExchangeAnswered$'
+
+mutant truncated-counts-as-status \
+	"a response cut mid-body is recorded with the status its head announced" \
+	proxy/internal/engine/downstream.go \
+	'	cause.Inc()
+	d.series.Observe(0, ' \
+	'	cause.Inc()
+	d.series.Observe(200, ' \
+	./proxy/internal/sidecar '^TestUpstreamMisbehaviour$'
+
 # --- selection ---------------------------------------------------------------
 if [ "${1:-}" = -l ]; then
 	for i in "${!names[@]}"; do

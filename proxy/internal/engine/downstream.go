@@ -479,25 +479,61 @@ func (d *downConn) checkTimeouts(now int64, o *Options) {
 	case dsBody, dsWait:
 		if d.deadline != 0 && now > d.deadline {
 			d.l.p.timeouts.Inc()
-			if d.respStarted {
-				d.closeConn() // part of the response is out: truncate
-				return
-			}
-			if d.up != nil {
-				d.up.closeConn()
-			}
-			d.localReply(504, "upstream_timeout")
-			d.resume()
+			d.abandonExchange(504, "upstream_timeout", d.l.p.cut.timeout)
 			return
 		}
 		if o.IdleTimeout > 0 && now-d.lastActive > int64(o.IdleTimeout) {
-			d.closeConn()
+			// Nothing moved either way for the idle timeout: a hung
+			// upstream gets a 504, as nginx and HAProxy send, not a
+			// silent close; a client that stopped sending the body it
+			// announced gets a 408.
+			d.l.p.idleTimeouts.Inc()
+			if d.clientStalledBody() {
+				d.abandonExchange(408, "request_body_timeout", d.l.p.cut.idleTimeout)
+			} else {
+				d.abandonExchange(504, "upstream_idle_timeout", d.l.p.cut.idleTimeout)
+			}
 		}
 	case dsClosing:
 		if d.io.outbound() == 0 || (o.IdleTimeout > 0 && now-d.lastActive > int64(o.IdleTimeout)) {
 			d.closeConn()
 		}
 	}
+}
+
+// abandonExchange ends the exchange in progress on the proxy's initiative:
+// with a local reply when no response byte has reached the client yet, by
+// cutting the connection otherwise (the client must see the truncation).
+func (d *downConn) abandonExchange(status int, reason string, cut *metrics.Counter) {
+	if d.respStarted {
+		d.cutResponse(cut)
+		return
+	}
+	if d.up != nil {
+		d.up.closeConn()
+	}
+	d.localReply(status, reason)
+	d.resume()
+}
+
+// cutResponse ends an exchange whose response has started and cannot be
+// completed: the client sees the connection close before the response's
+// end. The request is recorded with status 0 (the client did not get the
+// response its status line announced), so a truncated 200 never counts as
+// a success, and the cut is counted by cause.
+func (d *downConn) cutResponse(cause *metrics.Counter) {
+	cause.Inc()
+	d.series.Observe(0, time.Duration(monotime()-d.start))
+	d.closeConn()
+}
+
+// clientStalledBody reports whether an idle exchange waits on the client:
+// its request body is unfinished while the upstream has taken every byte
+// forwarded so far. Otherwise the upstream is the one not moving (not
+// connected, not reading the body, or not answering).
+func (d *downConn) clientStalledBody() bool {
+	u := d.up
+	return d.state == dsBody && !d.bodyDone && u != nil && u.connected && u.io.outbound() == 0
 }
 
 // closeConn closes the client connection on the proxy's initiative.

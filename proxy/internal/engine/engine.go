@@ -122,6 +122,8 @@ type Proxy struct {
 	upstreamConns          *metrics.Gauge
 	bufferOverflow         *metrics.Counter
 	timeouts               *metrics.Counter
+	idleTimeouts           *metrics.Counter
+	cut                    cutCounters
 	rejectedConns          *metrics.Counter
 	upstreamProtocolErrors *metrics.Counter
 	underscoreDropped      *metrics.Counter
@@ -178,6 +180,8 @@ func New(opts Options, table *route.Table, reg *metrics.Registry) (*Proxy, error
 			"direction", direction(i >= 2), "resumed", strconv.FormatBool(i%2 == 1))
 	}
 	p.timeouts = reg.Counter("meshproxy_request_timeouts_total", "Requests that hit their request timeout.")
+	p.idleTimeouts = reg.Counter("meshproxy_exchange_idle_timeouts_total", "Exchanges ended because no byte moved either way for timeouts.idle (answered 504 when the upstream stalled, 408 when the client stalled its body, cut when the response had started).")
+	p.cut.init(reg)
 	p.upstreamProtocolErrors = reg.Counter("meshproxy_upstream_protocol_errors_total",
 		"Upstream responses that were malformed or cut short.")
 	const underscoreHelp = "Requests with a header field name containing '_', by the action http.headersWithUnderscores took."
@@ -458,3 +462,22 @@ func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug(fmt.Sprintf(f, a...),
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...), "component", "gnet") }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
+
+// cutCounters count responses cut after their head reached the client, by
+// cause (meshproxy_responses_truncated_total{cause}).
+type cutCounters struct {
+	upstreamClosed *metrics.Counter // the upstream closed before the body's end
+	badBody        *metrics.Counter // the upstream's body framing broke (bad chunk)
+	upstreamError  *metrics.Counter // another upstream failure after the head
+	timeout        *metrics.Counter // the request timeout fired mid-response
+	idleTimeout    *metrics.Counter // nothing moved for timeouts.idle mid-response
+}
+
+func (c *cutCounters) init(reg *metrics.Registry) {
+	const help = "Responses cut after their head reached the client (recorded with code 0 in meshproxy_requests_total), by cause."
+	c.upstreamClosed = reg.Counter("meshproxy_responses_truncated_total", help, "cause", "upstream_closed")
+	c.badBody = reg.Counter("meshproxy_responses_truncated_total", help, "cause", "bad_body")
+	c.upstreamError = reg.Counter("meshproxy_responses_truncated_total", help, "cause", "upstream_error")
+	c.timeout = reg.Counter("meshproxy_responses_truncated_total", help, "cause", "timeout")
+	c.idleTimeout = reg.Counter("meshproxy_responses_truncated_total", help, "cause", "idle_timeout")
+}

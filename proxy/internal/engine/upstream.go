@@ -227,8 +227,7 @@ func (u *upConn) onTraffic() {
 			if err != nil {
 				// Part of the response is out: all we can do is cut it.
 				u.l.p.upstreamProtocolErrors.Inc()
-				d.series.Observe(u.resp.Status, time.Duration(monotime()-d.start))
-				d.closeConn()
+				d.cutResponse(u.l.p.cut.badBody)
 				return
 			}
 		default: // BodyUntilClose: everything until the upstream closes
@@ -360,8 +359,7 @@ func (u *upConn) failExchange(status int, reason string) {
 	}
 	d.up = nil
 	if d.respStarted {
-		d.series.Observe(status, time.Duration(monotime()-d.start))
-		d.closeConn()
+		d.cutResponse(u.l.p.cut.upstreamError)
 		return
 	}
 	d.localReply(status, reason)
@@ -426,10 +424,11 @@ func (u *upConn) onPeerClosed() {
 		d.endpointDone(true)
 		d.endExchange() // closeAfter is set: the client conn closes too
 	case u.headDone:
-		// Truncated response: the client must see the cut.
-		d.series.Observe(u.resp.Status, time.Duration(monotime()-d.start))
+		// Truncated response: the client must see the cut, and the
+		// endpoint gets no credit for it.
+		u.l.p.upstreamProtocolErrors.Inc()
 		d.endpointDone(false)
-		d.closeConn()
+		d.cutResponse(u.l.p.cut.upstreamClosed)
 	case u.reused && !u.received && d.bodyless && d.attempts < 2:
 		// A pooled connection the upstream closed just as we reused it (the
 		// keep-alive race). The request never reached the application

@@ -499,7 +499,62 @@ func TestUpstreamMisbehaviour(t *testing.T) {
 		if _, err := io.ReadAll(resp.Body); err == nil {
 			t.Fatal("client read a complete body from a truncated upstream response")
 		}
+		// Recorded as a failure, not as the 200 its head announced.
+		waitMetric(t, s, "meshproxy_responses_truncated_total", `cause="upstream_closed"`)
+		text := s.metricsText(t)
+		if v, ok := metricLine(text, "meshproxy_requests_total", `backend="default/truncated:80"`, `code="200"`); ok && v != "0" {
+			t.Errorf("the truncated response counted as a 200 (%s)", v)
+		}
+		if v, ok := metricLine(text, "meshproxy_requests_total", `backend="default/truncated:80"`, `code="0"`); v != "1" {
+			t.Errorf("truncated response: requests_total code 0 = %q (%v), want 1\n%s", v, ok, text)
+		}
 	})
+}
+
+// An exchange in which nothing moves for timeouts.idle gets an answer
+// rather than a silent close: 504 when the upstream hangs (accepted the
+// request and never answers, or stops taking the body), 408 when the client
+// stops sending the body it announced. With no route timeout, idle is the
+// only timer that can end such an exchange.
+func TestIdleExchangeAnswered(t *testing.T) {
+	hung := rawUpstream(t, func(c net.Conn) {
+		readHead(c)
+		_, _ = io.Copy(io.Discard, c) // accepted, never answers
+	})
+	v1 := startEcho(t, "v1", 0)
+	s := startSidecar(t, &mesh{
+		services: []svc{
+			{name: "hung", ports: []string{portOf(t, hung)}},
+			{name: "web", ports: []string{portOf(t, v1.Addr())}},
+		},
+		extraProxy: "  timeouts: {idle: 300ms}\n",
+	})
+	cases := []struct {
+		name, raw, status, reason string
+	}{
+		{"hung upstream", "GET / HTTP/1.1\r\nHost: hung\r\n\r\n", "504", "upstream_idle_timeout"},
+		{"hung upstream, body sent", "POST / HTTP/1.1\r\nHost: hung\r\nContent-Length: 3\r\n\r\nabc", "504", "upstream_idle_timeout"},
+		{"client stalls its body", "POST /?echo=body HTTP/1.1\r\nHost: web\r\nContent-Length: 100\r\n\r\nonly ten b", "408", "request_body_timeout"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			// 8 s: far below the 60 s default idle timeout, with room
+			// for a loaded machine's late timer.
+			got := rawExchange(t, s.out, c.raw, 8*time.Second)
+			if !strings.HasPrefix(got, "HTTP/1.1 "+c.status+" ") || !strings.Contains(strings.ToLower(got), "x-meshproxy-error: "+c.reason) {
+				t.Fatalf("got %q after %v, want %s %s after ~300ms", got, time.Since(start), c.status, c.reason)
+			}
+			t.Logf("%s after %v", c.status, time.Since(start).Round(time.Millisecond))
+		})
+	}
+	text := s.metricsText(t)
+	if v, _ := metricLine(text, "meshproxy_exchange_idle_timeouts_total"); v != "3" {
+		t.Errorf("meshproxy_exchange_idle_timeouts_total = %q, want 3", v)
+	}
+	if v, _ := metricLine(text, "meshproxy_requests_total", `backend="default/hung:80"`, `code="504"`); v != "2" {
+		t.Errorf("hung backend's 504s in requests_total = %q, want 2\n%s", v, text)
+	}
 }
 
 func TestNoBodyStatuses(t *testing.T) {
