@@ -6,7 +6,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build test test-root vet bench report gate gate-run baseline gate-eval gate-eval-runs bench-go bench-hop bench-pair bench-load fuzz mutants clean
+.PHONY: all build test test-root vet bench report gate gate-run baseline gate-eval gate-eval-runs bench-go bench-hop bench-pair bench-load bench-idle fuzz mutants clean
 
 all: build
 
@@ -111,6 +111,11 @@ bench-pair: build
 # meshload beside wrk (closed loop, generator CPU per request).
 bench-load: build
 	scripts/loadbench.sh
+
+# RSS per idle keep-alive connection of meshproxy (CONNS=10000, eventLoops
+# 0 and 1; MESHPROXY_TREE=DIR measures another checkout's bin/meshproxy).
+bench-idle: build
+	scripts/idlebench.sh
 
 .PHONY: report-standalone
 report-standalone:

@@ -81,6 +81,20 @@ mutant step-verdict-ignores-failures \
 	'	if true || meets(l.Successes, total, minSuccessPercent) {' \
 	./results/aggregate '^TestVerdict$'
 
+mutant idle-client-drops-conns \
+	"meshbench idle closes its connections instead of holding them idle" \
+	scenarios/cmd/meshbench/idle.go \
+	'	fmt.Fprintf(stdout, "ready %d\n", len(held))' \
+	'	for _, c := range held { c.Close() }; fmt.Fprintf(stdout, "ready %d\n", len(held))' \
+	./scenarios/cmd/meshbench '^TestIdleHoldsConnections$'
+
+mutant idle-held-shows-most \
+	"the idle section shows a run in which the proxy closed connections as fully held" \
+	results/standalone/idle.go \
+	'		held := num(s[1].Min, 0)' \
+	'		held := num(s[1].Max, 0)' \
+	./results/standalone '^(TestRenderFigures|TestRenderGolden)$'
+
 mutant idle-exchange-silent-close \
 	"an idle exchange whose response has not started is closed without an answer" \
 	proxy/internal/engine/downstream.go \

@@ -112,8 +112,10 @@ func RenderFile(p, display string) (string, error) {
 		return renderPair(t, display)
 	case "loadbench":
 		return renderLoad(t, display)
+	case "idlebench":
+		return renderIdle(t, display)
 	}
-	return "", fmt.Errorf("%s: unknown bench %q (want hopbench, pairbench or loadbench)", p, bench)
+	return "", fmt.Errorf("%s: unknown bench %q (want hopbench, pairbench, loadbench or idlebench)", p, bench)
 }
 
 // Update rewrites every standalone section of doc from the newest raw file

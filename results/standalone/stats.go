@@ -1,9 +1,10 @@
 // Package standalone renders the stand-alone sections of BENCHMARKS.md (one
-// meshproxy hop, the sidecar pair, meshload beside wrk, the Go benchmarks)
-// from the raw files the scripts in scripts/ commit under results/standalone:
-// each section sits between "<!-- standalone KEY: begin ... -->" and
-// "<!-- standalone KEY: end -->" markers and is rewritten from the newest raw
-// file of KEY; the prose around the markers is left alone.
+// meshproxy hop, the sidecar pair, meshload beside wrk, idle connections'
+// memory, the Go benchmarks) from the raw files the scripts in scripts/
+// commit under results/standalone: each section sits between
+// "<!-- standalone KEY: begin ... -->" and "<!-- standalone KEY: end -->"
+// markers and is rewritten from the newest raw file of KEY; the prose
+// around the markers is left alone.
 package standalone
 
 import (

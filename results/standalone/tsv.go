@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// Table is one raw file written by scripts/hopbench.sh, pairbench.sh or
-// loadbench.sh: "# key: value" header lines (what ran, where, on which
+// Table is one raw file written by scripts/hopbench.sh, pairbench.sh,
+// loadbench.sh or idlebench.sh: "# key: value" header lines (what ran, where, on which
 // commit), a tab-separated header row, then one row per run. "-" in a cell
 // means "not measured" (e.g. proxy CPU for the direct path).
 type Table struct {

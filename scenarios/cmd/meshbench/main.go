@@ -11,6 +11,7 @@
 //	meshbench gate -baseline FILE -current FILE [-noise F] [-k K] [-floor-...] [-baseline-bench F] [-current-bench F]
 //	meshbench gate -baseline FILE -write-noise OUT.tsv [SAME-CODE-RESULT.json...]
 //	meshbench gate -baseline FILE -doctor [-md F] [-tsv F] CURRENT.json...
+//	meshbench idle -addr HOST:PORT [-host H] [-path P] [-conns N] [-warm N] [-timeout D]
 //	meshbench -version
 //
 // Exit status: 0 on success, 1 on runtime errors, 2 on usage errors.
@@ -50,6 +51,7 @@ var commands = []command{
 	{"validate", "check scenario files", runValidate},
 	{"report", "regenerate BENCHMARKS.md and the HTML report from result files", runReport},
 	{"gate", "compare a run with a baseline; exit 1 on a regression", runGate},
+	{"idle", "hold idle keep-alive connections to a proxy (scripts/idlebench.sh)", runIdle},
 }
 
 func main() {
