@@ -74,6 +74,13 @@ mutant 503-is-success \
 	'func (s Set) Match(code int) bool { if code == 503 { return true }' \
 	./internal/expect '.'
 
+mutant idle-conn-keeps-coalesced-response \
+	"each connection keeps its last coalesced response (head + up to 16 KiB body) while idle" \
+	proxy/internal/engine/upstream.go \
+	$'\t\tl := u.l\n\t\tl.coalesce = append(append(l.coalesce[:0], d.out...), p...)\n\t\treturn d.write(l.coalesce)' \
+	$'\t\td.out = append(d.out, p...)\n\t\treturn d.write(d.out)' \
+	./proxy/internal/sidecar '^TestReliabilityIdleConnMemory$'
+
 mutant step-verdict-ignores-failures \
 	"a benchmark step passes whatever its success ratio (the runners' one verdict)" \
 	results/aggregate/verdict.go \

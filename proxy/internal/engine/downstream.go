@@ -44,7 +44,6 @@ type downConn struct {
 	// request resolves it against the table current at that request.
 	origDst netip.AddrPort
 
-	req  http1.Request
 	view reqView
 
 	headStart  int64 // monotime of the first byte of the pending head; 0 = none yet
@@ -72,7 +71,7 @@ type downConn struct {
 	isHEAD      bool
 
 	head []byte // request head rewritten for the upstream, kept until sent (and for one retry)
-	out  []byte // scratch for response heads and local replies
+	out  []byte // response head (pending until its first body bytes) or local reply
 }
 
 // reqView adapts a parsed request to route.Request without copying.
@@ -172,7 +171,7 @@ func (d *downConn) readHead() bool {
 	if d.headStart == 0 {
 		d.headStart = now
 	}
-	n, err := http1.ParseRequest(buf, o.MaxHeaderBytes, &d.req)
+	n, err := http1.ParseRequest(buf, o.MaxHeaderBytes, &d.l.req)
 	if err != nil {
 		// The framing of what follows is unknown: answer and close.
 		d.start, d.headStart = d.headStart, 0
@@ -211,11 +210,13 @@ func (d *downConn) resetExchange(t *route.Table) {
 	d.bodyScan.Reset()
 }
 
-// dispatch routes a parsed request and starts forwarding it.
+// dispatch routes the request just parsed into the loop's l.req and starts
+// forwarding it. Everything later steps need is copied out of l.req here
+// (framing into the exchange fields, the rewritten head into d.head).
 func (d *downConn) dispatch(head []byte) {
 	l, p := d.l, d.l.p
 	d.resetExchange(p.table.Load())
-	r := &d.req
+	r := &l.req
 	d.isHEAD = r.IsHEAD
 	d.bodyLeft, d.bodyChunked = r.BodyLength()
 	d.bodyDone = !d.bodyChunked && d.bodyLeft == 0

@@ -7,6 +7,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/meshbench/meshbench/proxy/internal/balance"
+	"github.com/meshbench/meshbench/proxy/internal/http1"
 	"github.com/meshbench/meshbench/proxy/internal/metrics"
 	"github.com/meshbench/meshbench/proxy/internal/route"
 )
@@ -42,6 +43,17 @@ type loop struct {
 
 	sweepFn gnet.RunnableFunc // pre-built so each tick does not allocate a method value
 	scratch [64]byte
+
+	// req is the parse state of the request head being dispatched. A head
+	// is parsed and dispatched within one call on this loop, and nothing
+	// reads it afterwards, so one per loop serves every connection: kept
+	// in downConn it would cost each idle keep-alive connection ~1.8 KiB
+	// (http1.Request holds MaxHeaders field spans).
+	req http1.Request
+	// coalesce joins a response head with its first body bytes for one
+	// write (upConn.writeBody). Per loop for the same reason: a per-
+	// connection buffer would keep up to coalesceMax per idle connection.
+	coalesce []byte
 }
 
 type seriesKey struct {

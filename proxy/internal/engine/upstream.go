@@ -314,8 +314,9 @@ func (u *upConn) writeBody(p []byte) bool {
 	}
 	u.headPending = false
 	if len(p) <= coalesceMax {
-		d.out = append(d.out, p...)
-		return d.write(d.out)
+		l := u.l
+		l.coalesce = append(append(l.coalesce[:0], d.out...), p...)
+		return d.write(l.coalesce)
 	}
 	return d.write(d.out) && d.write(p)
 }
