@@ -81,6 +81,13 @@ mutant idle-conn-keeps-coalesced-response \
 	$'\t\td.out = append(d.out, p...)\n\t\treturn d.write(d.out)' \
 	./proxy/internal/sidecar '^TestReliabilityIdleConnMemory$'
 
+mutant flood-client-never-paused \
+	"the proxy keeps reading a client that floods pipelined requests and does not read its responses" \
+	proxy/internal/engine/flow.go \
+	'	} else if !d.readsWanted(f.high) {' \
+	'	} else if false {' \
+	./proxy/internal/sidecar '^TestReliabilityPipelinedFlood$'
+
 mutant step-verdict-ignores-failures \
 	"a benchmark step passes whatever its success ratio (the runners' one verdict)" \
 	results/aggregate/verdict.go \
