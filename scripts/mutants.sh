@@ -125,6 +125,20 @@ mutant truncated-counts-as-status \
 	d.series.Observe(200, ' \
 	./proxy/internal/sidecar '^TestUpstreamMisbehaviour$'
 
+mutant no-recovery-probe \
+	"a probe that connects to an ejected endpoint does not end its ejection" \
+	proxy/internal/balance/registry.go \
+	'						e.ReportSuccess()' \
+	'						_ = e' \
+	'./proxy/internal/balance ./proxy/internal/sidecar' '^(TestProbeEndsEjection|TestEndpointRecoversAfterRestart)$'
+
+mutant ejection-shared-across-backends \
+	"ejection state is keyed by address only, shared by every backend using it" \
+	proxy/internal/balance/registry.go \
+	'	key := epKey{backend, canon}' \
+	'	key := epKey{"", canon}' \
+	'./proxy/internal/balance ./proxy/internal/route' '^(TestEjectionPerBackend|TestEndpointStatePerBackend)$'
+
 # --- selection ---------------------------------------------------------------
 if [ "${1:-}" = -l ]; then
 	for i in "${!names[@]}"; do

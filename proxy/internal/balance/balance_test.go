@@ -139,7 +139,7 @@ func TestEjectionAndRecovery(t *testing.T) {
 	// Each consecutive failure, reported when the previous ejection ends,
 	// doubles the ejection up to EjectMax.
 	now := start
-	for i, want := range []time.Duration{1, 2, 4, 8, 16, 30, 30} {
+	for i, want := range []time.Duration{1, 2, 4, 8, 10, 10, 10} {
 		want *= time.Second
 		e.ReportConnectFailure(now)
 		if e.Available(now) || e.Available(now.Add(want-time.Nanosecond)) {
@@ -213,33 +213,34 @@ func TestRandIntn(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	var g Registry
-	a := g.Get("127.0.0.1:8080")
-	if a != g.Get("127.0.0.1:8080") {
+	const web = "default/web:80"
+	a := g.Get(web, "127.0.0.1:8080")
+	if a != g.Get(web, "127.0.0.1:8080") {
 		t.Fatal("Get returned different Endpoints for one address")
 	}
-	if a != g.Get("localhost:8080") || a != g.Get("[::ffff:127.0.0.1]:8080") {
+	if a != g.Get(web, "localhost:8080") || a != g.Get(web, "[::ffff:127.0.0.1]:8080") {
 		t.Error("equivalent addresses not canonicalised to one Endpoint")
 	}
 	if a.TCPAddr == nil || a.TCPAddr.String() != "127.0.0.1:8080" {
 		t.Errorf("TCPAddr = %v, want 127.0.0.1:8080", a.TCPAddr)
 	}
-	v6 := g.Get("[::1]:9090")
+	v6 := g.Get(web, "[::1]:9090")
 	if v6.Addr != "[::1]:9090" || v6.TCPAddr.Port != 9090 {
 		t.Errorf("IPv6 endpoint = %q %v", v6.Addr, v6.TCPAddr)
 	}
-	bad := g.Get("nonsense")
+	bad := g.Get(web, "nonsense")
 	if bad.TCPAddr != nil || bad.Addr != "nonsense" {
 		t.Errorf("unparsable endpoint = %q %v, want as given with nil TCPAddr", bad.Addr, bad.TCPAddr)
 	}
 
 	// State survives a "reload" (a second Get) ...
 	a.Begin()
-	if g.Get("127.0.0.1:8080").Outstanding() != 1 {
+	if g.Get(web, "127.0.0.1:8080").Outstanding() != 1 {
 		t.Error("outstanding count lost across Get")
 	}
 	// ... and Retain drops what the new table no longer uses.
 	g.Retain([]*Endpoint{a})
-	if g.Len() != 1 || g.Get("127.0.0.1:8080") != a {
+	if g.Len() != 1 || g.Get(web, "127.0.0.1:8080") != a || g.Lookup(web, "[::1]:9090") != nil {
 		t.Errorf("after Retain: Len = %d", g.Len())
 	}
 
@@ -247,7 +248,7 @@ func TestRegistry(t *testing.T) {
 	var wg sync.WaitGroup
 	got := make([]*Endpoint, 16)
 	for i := range got {
-		wg.Go(func() { got[i] = g.Get("10.1.2.3:80") })
+		wg.Go(func() { got[i] = g.Get(web, "10.1.2.3:80") })
 	}
 	wg.Wait()
 	for _, e := range got {

@@ -20,21 +20,33 @@ import (
 // linkerd2-proxy does for endpoints it cannot connect to, an endpoint is taken
 // out of rotation on the first failure rather than after a count. Repeated
 // failures back off exponentially so a dead endpoint costs one connect attempt
-// per back-off period rather than one per request.
+// per back-off period rather than one per request. The back-off only bounds
+// how long a dead endpoint stays out without traffic: recovery is noticed by
+// the Registry's prober (see ProbeInterval), usually before it ends.
 const (
 	// EjectBase is how long an endpoint is ejected after its first
 	// consecutive connect failure.
 	EjectBase = time.Second
-	// EjectMax caps the doubling back-off.
-	EjectMax = 30 * time.Second
+	// EjectMax caps the doubling back-off. Probes normally end an
+	// ejection first; the cap bounds how long an endpoint stays out when
+	// they cannot (probing stopped, or a probe connect fails where a real
+	// one would succeed), so a restarted pod is never idle for 30 s.
+	EjectMax = 10 * time.Second
 )
 
 // Endpoint is one upstream address. Its live state is updated with atomics
 // because the same Endpoint is shared by every event loop and by every
-// routing table generation that contains its address.
+// routing table generation that contains its backend and address.
 type Endpoint struct {
+	// Backend names the backend this Endpoint belongs to (route.Backend.Name,
+	// "namespace/service:port"); empty outside a Registry. Ejection state is
+	// per (Backend, Addr): one Service's connect failures must not take the
+	// same pod out of another Service's rotation. Outstanding counts are
+	// per backend too, as Envoy keeps host load per cluster.
+	Backend string
 	// Addr is the canonical "ip:port" ("[::1]:8080" for IPv6). It is also the
-	// key under which the proxy pools upstream connections.
+	// key under which the proxy pools upstream connections (shared by every
+	// backend that has this address).
 	Addr string
 	// TCPAddr is Addr resolved, ready for dialing. Nil only if Addr could not
 	// be parsed (Registry.Get documents when that happens).
@@ -43,6 +55,8 @@ type Endpoint struct {
 	outstanding  atomic.Int64 // requests sent and not yet finished
 	ejectedUntil atomic.Int64 // unix nanoseconds; 0 = never ejected
 	failures     atomic.Int32 // consecutive connect failures
+
+	reg *Registry // counts ejections and probes recovery; nil from NewEndpoint
 }
 
 // NewEndpoint returns an Endpoint for addr outside any Registry (tests and
@@ -68,10 +82,17 @@ func (e *Endpoint) Outstanding() int64 { return e.outstanding.Load() }
 // the endpoint for EjectBase doubled for every further consecutive failure,
 // capped at EjectMax. Concurrent reports from several event loops may race;
 // the outcome is still an ejection of roughly the right length, which is all
-// passive health checking needs.
+// passive health checking needs. An endpoint from a Registry is then probed
+// until it accepts connections again (Registry.probeRound).
 func (e *Endpoint) ReportConnectFailure(now time.Time) {
 	n := e.failures.Add(1)
-	e.ejectedUntil.Store(now.Add(backoff(n)).UnixNano())
+	prev := e.ejectedUntil.Swap(now.Add(backoff(n)).UnixNano())
+	// Only a failure of an endpoint that was in rotation starts an
+	// ejection; the others (dials that were already under way) lengthen
+	// the running one.
+	if e.reg != nil && (prev == 0 || now.UnixNano() >= prev) {
+		e.reg.ejected()
+	}
 }
 
 // backoff returns the ejection period after n consecutive failures (n >= 1).

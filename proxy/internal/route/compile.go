@@ -38,8 +38,9 @@ func (t *Table) Inbound() *Backend { return t.inbound }
 // Services returns every routable Service port, sorted by Key.
 func (t *Table) Services() []*Service { return t.services }
 
-// Endpoints returns every distinct endpoint the table can send to, sorted by
-// address: pass it to balance.Registry.Retain once the table is in use.
+// Endpoints returns every Endpoint the table can send to (one per backend
+// and address), sorted by address then backend: pass it to
+// balance.Registry.Retain once the table is in use.
 func (t *Table) Endpoints() []*balance.Endpoint { return t.endpoints }
 
 // Namespace returns the namespace the table resolves bare Service names in
@@ -262,7 +263,9 @@ func (c *compiler) serviceBackend(s *Service, svc *config.Service, ess []*config
 			if err != nil {
 				continue // config.Parse rejects these
 			}
-			e := c.eps.Get(netip.AddrPortFrom(ip.Unmap(), uint16(target)).String())
+			// Per backend: this Service's connect failures must not eject
+			// the address for another Service that shares the pod.
+			e := c.eps.Get(b.Name, netip.AddrPortFrom(ip.Unmap(), uint16(target)).String())
 			if i, dup := seen[e]; dup {
 				if prev := entries[i]; prev.id != id {
 					return nil, objErr("EndpointSlice", &es.Metadata, config.IdentityAnnotationField,
@@ -630,7 +633,8 @@ func (c *compiler) finish() {
 	slices.SortFunc(c.t.services, func(a, b *Service) int { return strings.Compare(a.Key, b.Key) })
 
 	if in := c.cfg.Proxy.Spec.Inbound; in != nil {
-		c.t.inbound = &Backend{Name: "inbound", Endpoints: []*balance.Endpoint{c.eps.Get(in.App)}}
+		c.t.inbound = &Backend{Name: "inbound"}
+		c.t.inbound.Endpoints = []*balance.Endpoint{c.eps.Get(c.t.inbound.Name, in.App)}
 	}
 	seen := map[*balance.Endpoint]bool{}
 	add := func(b *Backend) {
@@ -648,7 +652,12 @@ func (c *compiler) finish() {
 	if c.t.inbound != nil {
 		add(c.t.inbound)
 	}
-	slices.SortFunc(c.t.endpoints, func(x, y *balance.Endpoint) int { return strings.Compare(x.Addr, y.Addr) })
+	slices.SortFunc(c.t.endpoints, func(x, y *balance.Endpoint) int {
+		if d := strings.Compare(x.Addr, y.Addr); d != 0 {
+			return d
+		}
+		return strings.Compare(x.Backend, y.Backend)
+	})
 	slices.Sort(c.t.Warnings)
 }
 
@@ -657,7 +666,9 @@ func (c *compiler) finish() {
 // connections for one of them will fail verification.
 func (c *compiler) identityConflicts() {
 	type first struct{ key, id string }
-	expected := map[*balance.Endpoint]first{}
+	// By address: each backend has its own Endpoint for a shared address,
+	// but the address still serves one certificate.
+	expected := map[string]first{}
 	for _, s := range c.t.services { // sorted by Key: deterministic messages
 		b := s.Backend
 		for _, e := range b.Endpoints {
@@ -665,10 +676,10 @@ func (c *compiler) identityConflicts() {
 			if id == "" {
 				continue
 			}
-			f, ok := expected[e]
+			f, ok := expected[e.Addr]
 			switch {
 			case !ok:
-				expected[e] = first{s.Key, id}
+				expected[e.Addr] = first{s.Key, id}
 			case f.id != id:
 				c.warnf("endpoint %s: Service %s expects identity %q but Service %s expects %q; one of them cannot verify it", e.Addr, f.key, f.id, s.Key, id)
 			}

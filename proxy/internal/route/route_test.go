@@ -607,7 +607,7 @@ ports: []
 	if !slices.ContainsFunc(tbl.Warnings, func(w string) bool { return strings.Contains(w, "default/orphan: no such Service") }) {
 		t.Errorf("no warning for the orphan EndpointSlice: %q", tbl.Warnings)
 	}
-	// Endpoints() feeds Registry.Retain: every distinct endpoint once, plus the inbound app.
+	// Endpoints() feeds Registry.Retain: every Endpoint (backend, address) once, plus the inbound app.
 	var all []string
 	for _, e := range tbl.Endpoints() {
 		all = append(all, e.Addr)
@@ -637,6 +637,57 @@ func TestRegistrySharedAcrossCompiles(t *testing.T) {
 	e2 := t2.Lookup([]byte("reviews-v1")).Backend.Endpoints[0]
 	if e1 != e2 {
 		t.Fatal("recompiled table has a different Endpoint object for the same address")
+	}
+}
+
+// Two Services with the same pod get their own Endpoint for its address:
+// connect failures seen through one must not eject it from the other
+// (ejection state is per backend), while the address, the connection pool
+// key, stays the same.
+func TestEndpointStatePerBackend(t *testing.T) {
+	cfg, err := config.Load("../../testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := balance.NewRegistry()
+	defer reg.Close() // the failure below starts its prober
+	tbl, err := Compile(cfg, reg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const addr = "127.0.0.1:18081" // reviews-v1's pod, also behind reviews
+	find := func(host string) (*Backend, *balance.Endpoint) {
+		b := tbl.Lookup([]byte(host)).Backend
+		for _, e := range b.Endpoints {
+			if e.Addr == addr {
+				return b, e
+			}
+		}
+		t.Fatalf("%s has no endpoint %s", host, addr)
+		return nil, nil
+	}
+	all, viaAll := find("reviews")
+	v1, viaV1 := find("reviews-v1")
+	if viaAll == viaV1 {
+		t.Fatal("reviews and reviews-v1 share one Endpoint for " + addr)
+	}
+	if viaAll.Backend != all.Name || viaV1.Backend != v1.Name {
+		t.Errorf("Endpoint backends %q, %q; want %q, %q", viaAll.Backend, viaV1.Backend, all.Name, v1.Name)
+	}
+	now := time.Now()
+	viaAll.ReportConnectFailure(now)
+	if viaAll.Available(now) || !viaV1.Available(now) {
+		t.Errorf("after a failure via reviews: available via reviews %v, via reviews-v1 %v; want false, true",
+			viaAll.Available(now), viaV1.Available(now))
+	}
+	n := 0
+	for _, e := range tbl.Endpoints() {
+		if e == viaAll || e == viaV1 {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("Endpoints() lists %d of the two Endpoints for %s; Retain would forget the other", n, addr)
 	}
 }
 

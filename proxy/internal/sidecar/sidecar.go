@@ -84,6 +84,7 @@ func Start(path string, log *slog.Logger) (*Sidecar, error) {
 	s.lastOK = s.reg.Gauge("meshproxy_config_last_reload_success_timestamp_seconds",
 		"Unix time of the last config (re)load that was applied.")
 	s.lastOK.Set(time.Now().Unix())
+	s.eps.RegisterMetrics(s.reg)
 
 	table, err := s.compile(cfg)
 	if err != nil {
@@ -280,6 +281,7 @@ func (s *Sidecar) watch() {
 func (s *Sidecar) Shutdown(ctx context.Context) error {
 	s.stopWatching()
 	err := s.proxy.Shutdown(ctx)
+	s.eps.Close() // the recovery prober: drained requests no longer need it
 	if s.admin != nil {
 		_ = s.admin.Close()
 	}
@@ -290,6 +292,7 @@ func (s *Sidecar) Shutdown(ctx context.Context) error {
 func (s *Sidecar) Close() error {
 	s.stopWatching()
 	s.proxy.Stop()
+	s.eps.Close()
 	if s.admin != nil {
 		return s.admin.Close()
 	}
