@@ -335,10 +335,13 @@ func TestReliabilityUpload(t *testing.T) {
 		for _, pause := range []int{0, 1000} {
 			t.Run(fmt.Sprintf("%s/app-pause-%dms", ft.name, pause), func(t *testing.T) {
 				if ft.name == "mtls" {
-					// Open defect (issue 11): a 200 MB upload through the
-					// mTLS pair ends in 502 upstream_reset in most runs
-					// (about 1.5 s in, near the end of the body); not found
-					// yet. Plaintext uploads and mTLS downloads pass.
+					// Open defect (issue 11): in about 1 run of 3 the
+					// second upload (app-pause-1000ms) gets 502
+					// upstream_reset within 30 ms, i.e. at once, not near
+					// the end of the body: the client sidecar's pooled mTLS
+					// connection is found closed when the request is sent,
+					// and a request with a body is not retried. Why the
+					// pooled connection closed is not found yet.
 					t.Skip("known defect: large upload through the mTLS pair gets 502 upstream_reset (issue 11, open)")
 				}
 				before := pauses(t, ft.proxy, "downstream")
