@@ -93,6 +93,18 @@ gate-eval-runs: build
 gate-eval: build
 	scripts/gate-eval.sh render
 
+# make soak: scenarios/soak.yaml, about 10 minutes, not part of make test:
+# the mTLS sidecar pair at 500 req/s while its config is rewritten every
+# 10 s, its certificates rotated every minute, a server pod killed every 2
+# minutes, and a slow reader reads 1 MiB responses at 100 KiB/s; it fails on
+# failures beyond the kills' budget or a proxy whose RSS grew. The result
+# goes to results/ (make report shows it). SOAK_DURATION=2m runs the same
+# soak compressed into 2 minutes as a check, its result in bin/soak.
+.PHONY: soak
+SOAK_DURATION ?=
+soak: build
+	$(BIN)/meshbench run $(if $(SOAK_DURATION),-soak-duration $(SOAK_DURATION) -o $(BIN)/soak,-o results) scenarios/soak.yaml
+
 # The stand-alone benchmarks of BENCHMARKS.md. Each waits for a quiet machine,
 # writes its raw rows to results/standalone/<bench>/<UTC time>*.tsv (.txt for
 # the Go benchmarks; commit them) and prints its section; make

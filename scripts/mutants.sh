@@ -46,6 +46,20 @@ mutant alloc-in-dispatch \
 	'func (d *downConn) dispatch(head []byte) { _ = append([]byte(nil), head...)' \
 	./proxy/internal/engine '^TestRealPathDoesNotAllocate$'
 
+mutant soak-rss-growth-ignored \
+	"the soak's RSS flatness verdict passes a proxy whatever its memory grew" \
+	results/aggregate/soak.go \
+	'	r.Flat = growth <= limit' \
+	'	r.Flat = true || growth <= limit' \
+	./results/aggregate '^TestRSSFlat$'
+
+mutant soak-reload-unchanged \
+	"the soak rewrites the client sidecar's config with the same route every time (no real change to reload)" \
+	scenarios/internal/runner/soak.go \
+	'tp.backend(s.r.sc.Load.Service).Port, i+1)' \
+	'tp.backend(s.r.sc.Load.Service).Port, 1)' \
+	./scenarios/internal/runner '^TestSoakDisturbances$'
+
 mutant ignore-route-weights \
 	"an HTTPRoute's weighted split always picks its first backend" \
 	proxy/internal/route/route.go \
@@ -138,6 +152,38 @@ mutant ejection-shared-across-backends \
 	'	key := epKey{backend, canon}' \
 	'	key := epKey{"", canon}' \
 	'./proxy/internal/balance ./proxy/internal/route' '^(TestEjectionPerBackend|TestEndpointStatePerBackend)$'
+
+mutant metric-series-never-removed \
+	"a reload keeps the metric series of the routes, backends and endpoints it removed" \
+	proxy/internal/engine/engine.go \
+	'	p.setLiveAddrs(t)
+	p.pruneSeries(t)' \
+	'	p.setLiveAddrs(t)' \
+	'./proxy/internal/engine ./proxy/internal/sidecar' '^(TestSetTablePrunesSeries|TestReliabilityMetricSeriesAcrossReloads)$'
+
+mutant stale-table-registers-series \
+	"a request routed on a replaced table registers its series again after the reload pruned it" \
+	proxy/internal/engine/series.go \
+	'	if p.table.Load() == t {
+		return p.reg.Requests(direction, rule, backend)' \
+	'	if p.table.Load() != nil {
+		return p.reg.Requests(direction, rule, backend)' \
+	./proxy/internal/engine '^TestSetTablePrunesSeries$'
+
+mutant loop-cache-keeps-removed-series \
+	"an event loop keeps the series of a replaced table cached until its next request" \
+	proxy/internal/engine/loop.go \
+	'	if l.seriesTable != nil && l.seriesTable != l.p.table.Load() {' \
+	'	if l.seriesTable == nil && l.seriesTable != l.p.table.Load() {' \
+	./proxy/internal/engine '^TestSetTablePrunesSeries$'
+
+mutant registry-retains-removed-requests \
+	"RetainRequests exports no removed series but keeps them in its map" \
+	proxy/internal/metrics/requests.go \
+	'	r.requests = make(map[requestKey]*RequestSeries, len(kept))
+	for _, s := range kept {' \
+	'	for _, s := range kept {' \
+	./proxy/internal/metrics '^(TestRetainRequests|TestRemovedSeriesAreFreed)$'
 
 # --- selection ---------------------------------------------------------------
 if [ "${1:-}" = -l ]; then

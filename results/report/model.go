@@ -240,6 +240,7 @@ func runSection(i int, v *runView, html bool) section {
 
 	add(heading{3, "Traffic split checks"})
 	add(splitTable(v))
+	add(soakBlocks(v, html)...)
 
 	if failed == 0 || !html {
 		add(heading{3, "Failed and skipped steps"})

@@ -235,8 +235,14 @@ func xyChart(a xyAxes, ss []series) string {
 		}
 	}
 
-	// Legend.
-	for i, s := range ss {
+	// Legend: one entry per named series (a line drawn in several
+	// segments names only its first).
+	i := -1
+	for _, s := range ss {
+		if s.name == "" {
+			continue
+		}
+		i++
 		y := padT + 8 + float64(i)*20
 		w.line(legendX, y, legendX+24, y, s.stroke, 2.5, s.dash)
 		w.text(legendX+30, y+4, "start", 12, "", truncate(s.name, 24))

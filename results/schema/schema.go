@@ -100,6 +100,95 @@ type Step struct {
 	Busy Busy `json:"busy"`
 	// Split is the traffic-split check, when the scenario asks for one.
 	Split *Split `json:"split,omitempty"`
+	// Soak is what a soak step did beside its load and its verdict, when
+	// the scenario is a soak.
+	Soak *Soak `json:"soak,omitempty"`
+}
+
+// Soak is one soak step's disturbances, memory over time and verdict.
+// Times (_s) are seconds from the start of the measured load.
+type Soak struct {
+	// OK is the verdict: failures within the budget, every disturbance
+	// done and applied, and every judged proxy's RSS flat. Reasons say
+	// what failed.
+	OK      bool     `json:"ok"`
+	Reasons []string `json:"reasons,omitempty"`
+	// Failures are the load's failed requests (unexpected status and
+	// transport errors) plus the slow reader's failed exchanges;
+	// FailureBudget is expected_failures_per_kill × the kills done.
+	Failures                uint64 `json:"failures"`
+	FailureBudget           uint64 `json:"failure_budget"`
+	ExpectedFailuresPerKill int    `json:"expected_failures_per_kill"`
+
+	Reloads    SoakEvents     `json:"reloads"`
+	Rotations  SoakEvents     `json:"rotations"`
+	Kills      SoakKills      `json:"kills"`
+	SlowReader SoakSlowReader `json:"slow_reader"`
+	// RSS is every proxy's VmRSS over time and its flatness verdict.
+	RSS []SoakRSS `json:"rss"`
+}
+
+// SoakEvents counts one periodic disturbance: how many the period gave
+// over the run, how many the runner did and when, and how many each proxy
+// counted in its own metrics (config reloads, or identity reloads).
+type SoakEvents struct {
+	EveryS  float64        `json:"every_s"` // 0: off
+	Planned int            `json:"planned"`
+	Done    int            `json:"done"`
+	AtS     []float64      `json:"at_s"`
+	Applied map[string]int `json:"applied,omitempty"` // proxy name -> its metric's increase
+	// Rejected is what the proxies counted as failed (a reload refused,
+	// an identity that did not validate), by proxy.
+	Rejected map[string]int `json:"rejected,omitempty"`
+	Errors   []string       `json:"errors,omitempty"` // the runner's own errors, first few
+}
+
+// SoakKills counts the pod kills: each kill's time, when the pod was
+// ready again, and how many requests its restarted echo served before the
+// next kill or the end of the run.
+type SoakKills struct {
+	SoakEvents
+	Pod       string    `json:"pod"` // e.g. "server-sidecar-2 + echo-2"
+	DownS     float64   `json:"down_s"`
+	Restarted int       `json:"restarted"`
+	ReadyAtS  []float64 `json:"ready_at_s"`
+	// ServedAfterRestart is, per restart, the requests the restarted echo
+	// served until the next kill or the end (its /stats).
+	ServedAfterRestart []uint64 `json:"served_after_restart"`
+}
+
+// SoakSlowReader is the slow reader's account.
+type SoakSlowReader struct {
+	Size      int      `json:"size"`             // bytes per response; 0: no slow reader
+	RateBPS   int      `json:"rate_bps"`         // bytes/s it read at
+	Responses uint64   `json:"responses"`        // complete, verified responses
+	Bytes     uint64   `json:"bytes"`            // body bytes received and verified
+	Failures  int      `json:"failures"`         // exchanges that failed (cut, wrong status or bytes)
+	Errors    []string `json:"errors,omitempty"` // first few
+}
+
+// SoakRSS is one proxy's memory over the soak and its flatness verdict.
+type SoakRSS struct {
+	Name    string      `json:"name"`
+	Samples []RSSSample `json:"samples"`
+	// RestartsAtS are when the proxy came back after a kill: a proxy
+	// with restarts is not judged (each incarnation starts afresh).
+	RestartsAtS []float64 `json:"restarts_at_s,omitempty"`
+	Judged      bool      `json:"judged"`
+	// WarmMiB is the median of the samples in the reference window,
+	// LastMiB of those in the last window; LimitMiB the growth allowed.
+	WarmMiB   float64 `json:"warm_mib"`
+	LastMiB   float64 `json:"last_mib"`
+	GrowthMiB float64 `json:"growth_mib"`
+	LimitMiB  float64 `json:"limit_mib"`
+	Flat      bool    `json:"flat"`
+	Note      string  `json:"note,omitempty"`
+}
+
+// RSSSample is one VmRSS reading.
+type RSSSample struct {
+	TS  float64 `json:"t_s"`
+	MiB float64 `json:"mib"`
 }
 
 // Load is what meshload measured (its -json output, condensed).

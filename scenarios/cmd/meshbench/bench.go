@@ -39,8 +39,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bench := fs.String("bench", "", "attach this `go test -bench -benchmem` output to each result (for the gate's allocs/op)")
 	target := fs.String("target", "loopback", "where to run: loopback, or kind (a kind cluster made by scripts/kind; see deploy/README.md)")
 	dryRun := fs.Bool("dry-run", false, "with -target kind: print every command and manifest in order, run nothing")
+	soakDuration := fs.Duration("soak-duration", 0, "run a soak scenario for this `duration` instead of its load.duration, compressed: every period of its soak section scales with it, so as many reloads, rotations and kills happen (e.g. 2m for a check)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: meshbench run [-o DIR] [-bin DIR] [-keep] [-netns] [-bench FILE] [-target loopback|kind [-dry-run]] scenarios/X.yaml...\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: meshbench run [-o DIR] [-bin DIR] [-keep] [-netns] [-bench FILE] [-soak-duration D] [-target loopback|kind [-dry-run]] scenarios/X.yaml...\n\n"+
 			"Runs each scenario on loopback (-target kind: on a kind cluster, beside Istio and Linkerd)\n"+
 			"and writes one result file per scenario to DIR.\n"+
 			"Exit status 1 when a step failed (its result file says why).\n\nFlags:\n")
@@ -54,7 +55,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var scs []*scenario.Scenario
 	for _, f := range fs.Args() {
-		sc, err := scenario.Load(f)
+		sc, err := scenario.LoadWith(f, scenario.Overrides{SoakDuration: *soakDuration})
 		if err != nil {
 			fmt.Fprintf(stderr, "meshbench run: %v\n", err)
 			return 2
@@ -69,6 +70,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "kind":
 		if *bench != "" || *netnsMode {
 			return usageError(fs, stderr, "-bench and -netns apply to loopback runs only")
+		}
+		for _, sc := range scs {
+			if sc.Soak.Enabled() {
+				return usageError(fs, stderr, "%s: a soak runs on loopback only (it kills and restarts the runner's own pods)", sc.File)
+			}
 		}
 		return kube.Main(ctx, scs, kube.CLI{OutDir: *out, DryRun: *dryRun, Keep: *keep}, stdout, stderr)
 	default:
@@ -158,6 +164,9 @@ func runList(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%-32s %-10s %s\n%34s targets: %s; rates %v; %d × %v\n", e.Path, sc.Name, sc.Description,
 			"", strings.Join(names, ", "), sc.Load.Rates, sc.Load.Repetitions, sc.Load.Duration)
+		if sc.Soak.Enabled() {
+			fmt.Fprintf(stdout, "%34s soak: %s\n", "", sc.Soak.Describe())
+		}
 	}
 	return code
 }

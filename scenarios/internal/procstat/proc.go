@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"syscall"
 	"unsafe"
@@ -402,4 +403,19 @@ func hasAncestor(entries []procEntry, index map[int32]int32, e procEntry, root i
 		e = entries[i]
 	}
 	return false
+}
+
+// RSSKiB reads VmRSS of one process from /proc/PID/status, in kB: a single
+// reading, for samplers that follow one process over minutes (a soak)
+// rather than a group over a step.
+func RSSKiB(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, fmt.Errorf("procstat: %w", err)
+	}
+	rss, _, ok := parseStatusKiB(b)
+	if !ok {
+		return 0, fmt.Errorf("procstat: pid %d has no VmRSS (exited, or a kernel thread)", pid)
+	}
+	return rss, nil
 }

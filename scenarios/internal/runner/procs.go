@@ -36,6 +36,10 @@ type process struct {
 	log  string
 	done chan struct{} // closed when the process has exited
 	err  error         // Wait's result, valid after done
+
+	argv []string // as started, for a restart (soak kills)
+	env  []string
+	role role
 }
 
 func (p *process) pid() int { return p.cmd.Process.Pid }
@@ -119,7 +123,7 @@ func (s *supervisor) start(name string, r role, argv []string, env []string) (*p
 	if err := cpus.Start(cmd, s.pin.of(r)); err != nil {
 		return nil, fmt.Errorf("start %s (%s): %w", name, strings.Join(argv, " "), err)
 	}
-	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{}), argv: argv, env: env, role: r}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -141,6 +145,27 @@ func (s *supervisor) pids() []int {
 		}
 	}
 	return pids
+}
+
+// kill ends p's process group at once with SIGKILL (a pod lost), waits
+// for it, and forgets it: its pid may be reused, so stopAll must not
+// signal it again.
+func (s *supervisor) kill(p *process) {
+	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
+	<-p.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, q := range s.procs {
+		if q == p {
+			s.procs = append(s.procs[:i], s.procs[i+1:]...)
+			break
+		}
+	}
+}
+
+// restart starts p's command line again (same role, same CPUs) as name.
+func (s *supervisor) restart(p *process, name string) (*process, error) {
+	return s.start(name, p.role, p.argv, p.env)
 }
 
 // stopAll sends SIGTERM to every process group, waits up to grace for them

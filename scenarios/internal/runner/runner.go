@@ -79,6 +79,9 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*schema.Run,
 	mode := scenario.ModeLoopback
 	if opts.Netns || sc.Mode == scenario.ModeNetns {
 		mode = scenario.ModeNetns
+		if sc.Soak.Enabled() {
+			return nil, "", fmt.Errorf("scenario %s: a soak runs in loopback mode only (it kills and restarts loopback pods)", sc.Name)
+		}
 		if err := netnsAvailable(); err != nil {
 			return nil, "", fmt.Errorf("scenario %s: netns mode cannot run here: %w", sc.Name, err)
 		}
@@ -253,6 +256,8 @@ func stepLine(s *schema.Step) string {
 	switch {
 	case s.Status == "skipped":
 		return head + "skipped: " + s.Error
+	case s.Status != "ok" && s.Soak != nil:
+		return head + "FAILED: " + s.Error + "\n    " + soakLine(s.Soak)
 	case s.Status != "ok":
 		return head + "FAILED: " + s.Error
 	}
@@ -271,6 +276,9 @@ func stepLine(s *schema.Step) string {
 	}
 	if s.Split != nil {
 		line += fmt.Sprintf("  split %v ok=%v", s.Split.Observed, s.Split.OK)
+	}
+	if s.Soak != nil {
+		line += "\n    " + soakLine(s.Soak)
 	}
 	return line
 }

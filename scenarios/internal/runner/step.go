@@ -66,6 +66,9 @@ func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int
 	if l.RequestBody > 0 {
 		argv = append(argv, "-method", "POST", "-body-size", strconv.Itoa(l.RequestBody))
 	}
+	if r.sc.Soak.Enabled() {
+		argv = append(argv, "-H", soakHeader+": 1") // what the soak route's odd generations match
+	}
 	argv = append(argv, t.url)
 	if t.launch != nil {
 		argv = t.launch(argv)
@@ -86,11 +89,23 @@ func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int
 	if err != nil {
 		return fail("sampling /proc: %v", err)
 	}
+	// A soak's disturbances run over the measured part, so that every
+	// failure they cause is in meshload's counts.
+	var sk *soak
+	if r.sc.Soak.Enabled() {
+		sk = r.startSoak(t)
+	}
 	select {
 	case <-ctx.Done():
 		sampler.Stop()
+		if sk != nil {
+			st.Soak = sk.stop()
+		}
 		return fail("interrupted")
 	case <-ml.done:
+	}
+	if sk != nil {
+		st.Soak = sk.stop()
 	}
 	sample := sampler.Stop()
 	st.DurationS = time.Since(st.Started).Seconds()
@@ -128,6 +143,21 @@ func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int
 			return fail("split counts: %v", err)
 		}
 		st.Split = checkSplit(t.spec.Split, t.spec.Tolerance, before, after)
+	}
+	if st.Soak != nil {
+		// A soak allows the failures its kills may cost (its budget), not
+		// load.minSuccess; a step without responses still fails.
+		aggregate.JudgeSoak(st.Soak, st.Load)
+		if ok, why := aggregate.Verdict(st.Load, 0); !ok {
+			st.Status, st.Error = "failed", why
+			return st
+		}
+		if !st.Soak.OK {
+			st.Status, st.Error = "failed", "soak: "+strings.Join(st.Soak.Reasons, "; ")
+			return st
+		}
+		st.Status = "ok"
+		return st
 	}
 	// A failed step keeps its Load, so the result shows what happened;
 	// summaries leave its latency out.

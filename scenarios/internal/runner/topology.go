@@ -5,15 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/meshbench/meshbench/internal/atomicfile"
 	"github.com/meshbench/meshbench/results/schema"
 	"github.com/meshbench/meshbench/scenarios/internal/netns"
 	"github.com/meshbench/meshbench/scenarios/internal/peers"
@@ -44,6 +47,7 @@ type target struct {
 	host     string // Host header
 	proxies  []*process
 	names    []string // proxy names, parallel to proxies ("client-sidecar", ...)
+	admins   []string // meshproxy admin addresses, parallel to proxies ("" for peers)
 	skipped  string   // why the target is not measured (a peer not installed)
 	failed   string   // why it could not start
 
@@ -56,6 +60,22 @@ type target struct {
 	// stats reads the echo servers' /stats (netns mode: from inside the
 	// server pod); nil: a plain client on loopback.
 	stats *http.Client
+
+	// A loopback sidecar pair: its server pods (one per replica of
+	// load.service) and the client sidecar's config name, which a soak
+	// rewrites.
+	pods   []*pod
+	client string
+}
+
+// pod is one replica of a sidecar pair's server side on loopback: an echo
+// and the server sidecar in front of it, as a Kubernetes pod would hold
+// them.
+type pod struct {
+	echo    echoServer
+	sidecar *process
+	admin   string // the sidecar's admin address
+	proxy   int    // the sidecar's index in target.proxies
 }
 
 // setStartError records why t could not start: a peer that is not
@@ -92,6 +112,19 @@ type topology struct {
 	// (uid 1337) run.
 	net      *netns.Network
 	proxyBin string
+
+	// confs are the meshproxy configs written, by name, so that a soak
+	// can rewrite one with a change.
+	confs map[string]proxyConf
+}
+
+// proxyConf is what writeProxyConfig wrote: the Proxy spec, its identity
+// ("ns/sa" or "") and the objects after it.
+type proxyConf struct {
+	proxy map[string]any
+	id    string
+	objs  []any
+	path  string
 }
 
 func (tp *topology) startBackends(ctx context.Context) error {
@@ -214,14 +247,14 @@ func (tp *topology) startMeshproxy(ctx context.Context, t *target) error {
 		if err != nil {
 			return err
 		}
-		t.proxies, t.names = []*process{p}, []string{"client-sidecar"}
+		t.proxies, t.names, t.admins = []*process{p}, []string{"client-sidecar"}, []string{adminAddr(ports)}
 		t.url = fmt.Sprintf("http://127.0.0.1:%d%s", ports.outbound, tp.sc.Load.Path)
 	case scenario.TopoServerSidecar:
 		p, ports, err := tp.runProxy(ctx, t.spec.Name+"-server", t.spec, proxyPorts{inbound: 1}, app, "", nil)
 		if err != nil {
 			return err
 		}
-		t.proxies, t.names = []*process{p}, []string{"server-sidecar"}
+		t.proxies, t.names, t.admins = []*process{p}, []string{"server-sidecar"}, []string{adminAddr(ports)}
 		t.url = fmt.Sprintf("http://127.0.0.1:%d%s", ports.inbound, tp.sc.Load.Path)
 	case scenario.TopoSidecarPair:
 		var clientID, serverID string
@@ -231,20 +264,44 @@ func (tp *topology) startMeshproxy(ctx context.Context, t *target) error {
 			}
 			clientID, serverID = "default/client", "default/"+svc
 		}
-		srv, sports, err := tp.runProxy(ctx, t.spec.Name+"-server", t.spec, proxyPorts{inbound: 1}, app, serverID, nil)
-		if err != nil {
-			return err
+		// One server pod per replica of the Service: its echo behind its
+		// own server sidecar, and the client sidecar's EndpointSlices list
+		// the sidecars' inbound listeners, as Kubernetes would.
+		echoes := tp.echoes[svc]
+		var inbound []string
+		var servers []*process
+		var serverNames, serverAdmins []string
+		for i, e := range echoes {
+			name, pname := t.spec.Name+"-server", "server-sidecar"
+			if len(echoes) > 1 {
+				name, pname = fmt.Sprintf("%s-%d", name, i+1), fmt.Sprintf("%s-%d", pname, i+1)
+			}
+			srv, sports, err := tp.runProxy(ctx, name, t.spec, proxyPorts{inbound: 1}, e.addr, serverID, nil)
+			if err != nil {
+				return err
+			}
+			inbound = append(inbound, "127.0.0.1:"+strconv.Itoa(sports.inbound))
+			servers, serverNames, serverAdmins = append(servers, srv), append(serverNames, pname), append(serverAdmins, adminAddr(sports))
+			t.pods = append(t.pods, &pod{echo: e, sidecar: srv, admin: adminAddr(sports), proxy: 1 + i})
 		}
-		override := map[string]string{svc: "127.0.0.1:" + strconv.Itoa(sports.inbound)}
+		override := map[string][]string{svc: inbound}
 		identity := ""
 		if serverID != "" {
 			identity = "spiffe://" + trustDomain + "/ns/" + namespace + "/sa/" + svc
 		}
-		cli, cports, err := tp.runProxy(ctx, t.spec.Name+"-client", t.spec, proxyPorts{outbound: 1}, "", clientID, tp.backendObjects(override, identity))
+		objs := tp.backendObjects(override, identity)
+		if r := tp.sc.Soak.Reload; r > 0 {
+			// The route a soak's reloads rewrite, there from the start.
+			objs = append(objs, soakRoute(svc, tp.backend(svc).Port, 0))
+		}
+		t.client = t.spec.Name + "-client"
+		cli, cports, err := tp.runProxy(ctx, t.client, t.spec, proxyPorts{outbound: 1}, "", clientID, objs)
 		if err != nil {
 			return err
 		}
-		t.proxies, t.names = []*process{cli, srv}, []string{"client-sidecar", "server-sidecar"}
+		t.proxies = append([]*process{cli}, servers...)
+		t.names = append([]string{"client-sidecar"}, serverNames...)
+		t.admins = append([]string{adminAddr(cports)}, serverAdmins...)
 		t.url = fmt.Sprintf("http://127.0.0.1:%d%s", cports.outbound, tp.sc.Load.Path)
 	default:
 		return fmt.Errorf("target %s: unknown topology %q", t.spec.Name, t.topology)
@@ -266,10 +323,7 @@ func (tp *topology) makeCerts() error {
 		return nil
 	}
 	dir := filepath.Join(tp.work, "certs")
-	ids := "default/client"
-	for _, b := range tp.sc.Backends {
-		ids += ",default/" + b.Name
-	}
+	ids := strings.Join(tp.certIdentities(), ",")
 	p, err := tp.sup.start("certs", roleTool, []string{tp.bin.Meshbench, "certs", "-out", dir, "-identities", ids, "-trust-domain", trustDomain}, nil)
 	if err != nil {
 		return err
@@ -282,11 +336,21 @@ func (tp *topology) makeCerts() error {
 	return nil
 }
 
+// certIdentities are the identities ("ns/sa") makeCerts issues: the
+// client's and one per backend.
+func (tp *topology) certIdentities() []string {
+	ids := []string{"default/client"}
+	for _, b := range tp.sc.Backends {
+		ids = append(ids, "default/"+b.Name)
+	}
+	return ids
+}
+
 // backendObjects are a Service and one EndpointSlice per replica for every
 // backend. override replaces a backend's endpoints with one address (the
 // server sidecar of a pair), and identity annotates that Service with the
 // SPIFFE ID its endpoints must present.
-func (tp *topology) backendObjects(override map[string]string, identity string) []any {
+func (tp *topology) backendObjects(override map[string][]string, identity string) []any {
 	var identities map[string]string
 	if identity != "" {
 		identities = map[string]string{}
@@ -298,10 +362,10 @@ func (tp *topology) backendObjects(override map[string]string, identity string) 
 }
 
 // serviceObjects are a Service and one EndpointSlice per replica (listed
-// in echoes, or the one address in override) for every backend; identities
+// in echoes, or the addresses in override) for every backend; identities
 // annotates the named backends' Services with the SPIFFE ID their
 // endpoints must present.
-func (tp *topology) serviceObjects(echoes map[string][]echoServer, override, identities map[string]string) []any {
+func (tp *topology) serviceObjects(echoes map[string][]echoServer, override map[string][]string, identities map[string]string) []any {
 	var objs []any
 	for _, b := range tp.sc.Backends {
 		meta := map[string]any{"name": b.Name, "namespace": namespace}
@@ -317,7 +381,7 @@ func (tp *topology) serviceObjects(echoes map[string][]echoServer, override, ide
 		})
 		addrs := []string{}
 		if a, ok := override[b.Name]; ok {
-			addrs = append(addrs, a)
+			addrs = append(addrs, a...)
 		} else {
 			for _, e := range echoes[b.Name] {
 				addrs = append(addrs, e.addr)
@@ -392,7 +456,8 @@ func (tp *topology) runProxy(ctx context.Context, name string, spec scenario.Tar
 
 // writeProxyConfig writes work/NAME.yaml: the Proxy document with spec
 // proxy (plus the identity files of id, "ns/sa", when set), then objs. It
-// returns the file's path.
+// returns the file's path. The file is replaced atomically: a running
+// meshproxy polls it and must never read half of a rewrite.
 func (tp *topology) writeProxyConfig(name string, proxy map[string]any, id string, objs []any) (string, error) {
 	if id != "" {
 		file := filepath.Join(tp.certs, identityFile(id))
@@ -415,11 +480,27 @@ func (tp *topology) writeProxyConfig(name string, proxy map[string]any, id strin
 		buf.Write(b)
 	}
 	cfg := filepath.Join(tp.work, name+".yaml")
-	if err := os.WriteFile(cfg, buf.Bytes(), 0o644); err != nil {
+	err := atomicfile.Write(cfg, "."+name+"-*.yaml", func(w io.Writer) error {
+		if f, ok := w.(*os.File); ok {
+			// Readable by sidecars running as another user (netns mode).
+			if err := f.Chmod(0o644); err != nil {
+				return err
+			}
+		}
+		_, err := w.Write(buf.Bytes())
+		return err
+	})
+	if err != nil {
 		return "", err
 	}
+	if tp.confs == nil {
+		tp.confs = map[string]proxyConf{}
+	}
+	tp.confs[name] = proxyConf{proxy: proxy, id: id, objs: objs, path: cfg}
 	return cfg, nil
 }
+
+func adminAddr(p proxyPorts) string { return "127.0.0.1:" + strconv.Itoa(p.admin) }
 
 // identityFile is the file stem `meshbench certs` writes for "ns/sa".
 func identityFile(id string) string {

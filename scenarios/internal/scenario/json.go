@@ -108,3 +108,70 @@ func parseJSONDuration(s string, d *time.Duration) error {
 	*d = v
 	return nil
 }
+
+// soakJSON is Soak with durations as strings.
+type soakJSON struct {
+	Reload     string       `json:"reload"`
+	Rotate     string       `json:"rotate"`
+	Kill       soakKillJSON `json:"kill"`
+	SlowReader SlowReader   `json:"slowReader"`
+	RSS        soakRSSJSON  `json:"rss"`
+}
+
+type soakKillJSON struct {
+	Every            string `json:"every"`
+	Down             string `json:"down"`
+	ExpectedFailures int    `json:"expectedFailures"`
+}
+
+type soakRSSJSON struct {
+	Every        string  `json:"every"`
+	Warm         string  `json:"warm"`
+	Window       string  `json:"window"`
+	MaxGrowth    string  `json:"maxGrowth"`
+	MaxGrowthMiB float64 `json:"maxGrowthMiB"`
+}
+
+// MarshalJSON writes durations as Go duration strings ("10s") and
+// maxGrowth as a percentage ("10%"), as the YAML does.
+func (s Soak) MarshalJSON() ([]byte, error) {
+	return json.Marshal(soakJSON{
+		Reload: s.Reload.String(), Rotate: s.Rotate.String(),
+		Kill:       soakKillJSON{Every: s.Kill.Every.String(), Down: s.Kill.Down.String(), ExpectedFailures: s.Kill.ExpectedFailures},
+		SlowReader: s.SlowReader,
+		RSS: soakRSSJSON{Every: s.RSS.Every.String(), Warm: s.RSS.Warm.String(), Window: s.RSS.Window.String(),
+			MaxGrowth: s.RSS.MaxGrowth.String(), MaxGrowthMiB: s.RSS.MaxGrowthMiB},
+	})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *Soak) UnmarshalJSON(data []byte) error {
+	var j soakJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	var out Soak
+	for _, f := range []struct {
+		s string
+		d *time.Duration
+	}{
+		{j.Reload, &out.Reload}, {j.Rotate, &out.Rotate}, {j.Kill.Every, &out.Kill.Every}, {j.Kill.Down, &out.Kill.Down},
+		{j.RSS.Every, &out.RSS.Every}, {j.RSS.Warm, &out.RSS.Warm}, {j.RSS.Window, &out.RSS.Window},
+	} {
+		if err := parseJSONDuration(f.s, f.d); err != nil {
+			return err
+		}
+	}
+	if j.RSS.MaxGrowth != "" {
+		f, err := strconv.ParseFloat(strings.TrimSuffix(j.RSS.MaxGrowth, "%"), 64)
+		if err != nil || !strings.HasSuffix(j.RSS.MaxGrowth, "%") {
+			return fmt.Errorf("scenario: invalid soak.rss.maxGrowth %q", j.RSS.MaxGrowth)
+		}
+		out.RSS.MaxGrowth = Percent(f)
+	}
+	out.Kill.ExpectedFailures = j.Kill.ExpectedFailures
+	out.SlowReader = j.SlowReader
+	out.RSS.MaxGrowthMiB = j.RSS.MaxGrowthMiB
+	*s = out
+	return nil
+}

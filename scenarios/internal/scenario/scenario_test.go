@@ -148,7 +148,7 @@ func TestParseErrors(t *testing.T) {
 		{"not a mapping", "- name: x\n", "x.yaml:1: want a mapping (name, load, backends, targets, ...), got a list"},
 		{"syntax", "name: x\nload: [\n", "x.yaml:2: invalid YAML: did not find expected node content"},
 		{"two documents", ok + "---\nname: y\n", "x.yaml:4: a second YAML document (a scenario file holds exactly one; remove the '---')"},
-		{"unknown field", ok + "nmae: y\n", "x.yaml:4: nmae: unknown field (here: name, description, mode, protocol, load, cpus, backends, targets, objects)"},
+		{"unknown field", ok + "nmae: y\n", "x.yaml:4: nmae: unknown field (here: name, description, mode, protocol, load, cpus, backends, targets, objects, soak)"},
 		{"unknown nested field", ok + "  conections: 3\n", "x.yaml:4: load.conections: unknown field (in load: rates, connections, duration, warmup, repetitions, timeout, payload, requestBody, service, path, minSuccess)"},
 		{"unknown target field", ok + "targets:\n  - {name: direct, kind: direct, service: echo}\n", "x.yaml:5: targets[0].service: unknown field (in targets[0]: name, kind, topology, tls, eventLoops, split, tolerance)"},
 		{"duplicate key", ok + "name: y\n", "x.yaml:4: name: duplicate key (first at line 1)"},
@@ -437,6 +437,7 @@ func TestShippedScenarios(t *testing.T) {
 		{"gate", "direct,meshproxy,meshproxy-pair-mtls", []float64{1000}, 10 * time.Second, 5},
 		{"split", "direct,split-90-10", []float64{2000}, 5 * time.Second, 1},
 		{"quick", "direct,meshproxy", []float64{500}, time.Second, 1},
+		{"soak", "meshproxy-pair-mtls", []float64{500}, 10 * time.Minute, 1},
 	} {
 		s := byName[tt.name]
 		if s == nil {
@@ -472,6 +473,20 @@ func TestShippedScenarios(t *testing.T) {
 	if d := byName["default"]; d != nil {
 		if p := d.Targets[2]; p.Topology != TopoSidecarPair || p.TLS != TLSMutual {
 			t.Errorf("default: %+v", p)
+		}
+	}
+	// The soak is issue 11's: reloads every 10 s, rotations every minute,
+	// kills every 2 minutes, a slow reader, RSS flat within 10 % or 5 MiB,
+	// on the gate's mTLS pair with a second server pod to kill.
+	if k := byName["soak"]; k != nil {
+		want := Soak{
+			Reload: 10 * time.Second, Rotate: time.Minute,
+			Kill:       SoakKill{Every: 2 * time.Minute, Down: 5 * time.Second, ExpectedFailures: k.Soak.Kill.ExpectedFailures},
+			SlowReader: SlowReader{Size: 1 << 20, Rate: 100 << 10},
+			RSS:        SoakRSS{Every: 5 * time.Second, Warm: 2 * time.Minute, Window: time.Minute, MaxGrowth: 10, MaxGrowthMiB: 5},
+		}
+		if k.Soak != want || k.Targets[0].TLS != TLSMutual || k.Targets[0].Topology != TopoSidecarPair || k.Backends[0].Replicas != 2 {
+			t.Errorf("soak: %+v, targets %+v, backends %+v", k.Soak, k.Targets, k.Backends)
 		}
 	}
 	// What make bench and make gate run tolerates no failed request.

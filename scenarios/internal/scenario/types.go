@@ -75,7 +75,82 @@ type Scenario struct {
 	// with a split, and a split requires an HTTPRoute in objects with a
 	// parentRef to the Service named by load.service.
 	Objects []map[string]any `yaml:"objects" json:"objects"`
+
+	// Soak, when set, makes the run a soak (see Soak): one meshproxy
+	// sidecar-pair target at one rate for load.duration, with configuration
+	// reloads, certificate rotations, endpoint kills and a slow reader
+	// beside the load, judged by its failures against a stated budget and by
+	// the flatness of every proxy's RSS. Unset (the zero Soak): no soak.
+	Soak Soak `yaml:"soak" json:"soak,omitzero"`
 }
+
+// Soak is Scenario.Soak. Every period is a Go duration; 0s turns that
+// disturbance off. Disturbances and RSS samples are timed from the start of
+// the measured load (after load.warmup), so every failure they cause is in
+// meshload's counts.
+type Soak struct {
+	// Reload rewrites the client sidecar's config file this often (default
+	// 10s) with a real change the load still satisfies: its HTTPRoute on
+	// load.service alternates between a rule with a header match on
+	// x-meshbench-soak (which the load and the slow reader send) and weight
+	// 2, and a rule without it and weight 1. The sidecar reloads on the
+	// file change.
+	Reload time.Duration `yaml:"reload" json:"reload"`
+	// Rotate issues new leaf certificates (same CA) to every sidecar this
+	// often (default 1m), where they read them; needs tls: mtls.
+	Rotate time.Duration `yaml:"rotate" json:"rotate"`
+	// Kill stops a pod abruptly and brings it back.
+	Kill SoakKill `yaml:"kill" json:"kill"`
+	// SlowReader is one more client beside the load, on one connection for
+	// the whole run, that asks for large responses and reads them slowly.
+	SlowReader SlowReader `yaml:"slowReader" json:"slowReader"`
+	// RSS is the flatness verdict on every proxy's memory.
+	RSS SoakRSS `yaml:"rss" json:"rss"`
+}
+
+// SoakKill is Soak.Kill. The pod killed is the last replica of
+// load.service: its server sidecar and its echo, both with SIGKILL (a pod
+// lost, as on a node failure), restarted Down later on the same addresses
+// with the same certificates. The client sidecar keeps the endpoint in its
+// EndpointSlice throughout (no control plane noticed), so new requests meet
+// a refused connect, which meshproxy retries once on another endpoint.
+type SoakKill struct {
+	Every time.Duration `yaml:"every" json:"every"` // default 2m; 0s: no kills
+	Down  time.Duration `yaml:"down" json:"down"`   // default 5s; above 0 and below every
+	// ExpectedFailures is the failed requests allowed per kill (default
+	// 0): the soak fails when the load's and the slow reader's failures
+	// together exceed ExpectedFailures × the kills done. A request that
+	// was in flight to the killed pod cannot be answered and is not safe
+	// to retry once sent, so each kill may cost up to one request per load
+	// connection plus the slow reader's.
+	ExpectedFailures int `yaml:"expectedFailures" json:"expectedFailures"`
+}
+
+// SlowReader is Soak.SlowReader: one keep-alive connection to the client
+// sidecar that asks for Size-byte responses (the echo's ?size=) one after
+// another and reads each at Rate bytes/s, checking every byte. Size 0: no
+// slow reader.
+type SlowReader struct {
+	Size int `yaml:"size" json:"size"` // default 1048576 (1 MiB); 0-64 MiB
+	Rate int `yaml:"rate" json:"rate"` // bytes/s; default 102400 (100 KiB/s); above 0
+}
+
+// SoakRSS is Soak.RSS. Every proxy's VmRSS is sampled every Every. A
+// proxy that ran the whole soak passes when the median of its samples in
+// the last Window grew by at most the larger of MaxGrowth (of the
+// reference) and MaxGrowthMiB over the reference, the median of its
+// samples in [Warm, Warm+Window). A proxy the kills restarted is shown,
+// not judged: each incarnation starts afresh.
+type SoakRSS struct {
+	Every        time.Duration `yaml:"every" json:"every"`               // default 5s; at most window/2
+	Warm         time.Duration `yaml:"warm" json:"warm"`                 // default 2m
+	Window       time.Duration `yaml:"window" json:"window"`             // default 1m
+	MaxGrowth    Percent       `yaml:"maxGrowth" json:"maxGrowth"`       // default 10%
+	MaxGrowthMiB float64       `yaml:"maxGrowthMiB" json:"maxGrowthMiB"` // default 5
+}
+
+// Enabled reports whether the scenario is a soak.
+func (s Soak) Enabled() bool { return s != Soak{} }
 
 // LoadSpec is the load at each step. (It is not named Load because the
 // package's Load function reads a file.)

@@ -31,6 +31,23 @@ const (
 	DefaultTLS         = TLSNone
 	DefaultTolerance   = 0.02
 	DefaultMinSuccess  = Percent(100)
+
+	// Soak defaults (see the field comments of Soak).
+	DefaultSoakReload          = 10 * time.Second
+	DefaultSoakRotate          = time.Minute
+	DefaultSoakKillEvery       = 2 * time.Minute
+	DefaultSoakKillDown        = 5 * time.Second
+	DefaultSoakSlowReaderSize  = 1 << 20
+	DefaultSoakSlowReaderRate  = 100 << 10
+	DefaultSoakRSSEvery        = 5 * time.Second
+	DefaultSoakRSSWarm         = 2 * time.Minute
+	DefaultSoakRSSWindow       = time.Minute
+	DefaultSoakRSSMaxGrowth    = Percent(10)
+	DefaultSoakRSSMaxGrowthMiB = 5.0
+	DefaultSoakRepetitions     = 1
+	MaxSoakExpectedFailures    = 1000000
+	MaxSoakSlowReaderRate      = 1 << 30
+	MaxSoakRSSMaxGrowthPercent = 1000
 )
 
 // Modes, protocols and TLS settings.
@@ -110,7 +127,11 @@ func (d *decoder) defaults(s *Scenario) {
 	num("load.connections", &l.Connections, DefaultConnections)
 	dur("load.duration", &l.Duration, DefaultDuration)
 	dur("load.warmup", &l.Warmup, DefaultWarmup)
-	num("load.repetitions", &l.Repetitions, DefaultRepetitions)
+	if d.set["soak"] {
+		num("load.repetitions", &l.Repetitions, DefaultSoakRepetitions)
+	} else {
+		num("load.repetitions", &l.Repetitions, DefaultRepetitions)
+	}
 	dur("load.timeout", &l.Timeout, DefaultTimeout)
 	num("load.payload", &l.Payload, DefaultPayload)
 	str("load.path", &l.Path, DefaultPath)
@@ -134,6 +155,24 @@ func (d *decoder) defaults(s *Scenario) {
 	}
 	if s.Objects == nil {
 		s.Objects = []map[string]any{}
+	}
+	if d.set["soak"] {
+		k := &s.Soak
+		dur("soak.reload", &k.Reload, DefaultSoakReload)
+		dur("soak.rotate", &k.Rotate, DefaultSoakRotate)
+		dur("soak.kill.every", &k.Kill.Every, DefaultSoakKillEvery)
+		dur("soak.kill.down", &k.Kill.Down, DefaultSoakKillDown)
+		num("soak.slowReader.size", &k.SlowReader.Size, DefaultSoakSlowReaderSize)
+		num("soak.slowReader.rate", &k.SlowReader.Rate, DefaultSoakSlowReaderRate)
+		dur("soak.rss.every", &k.RSS.Every, DefaultSoakRSSEvery)
+		dur("soak.rss.warm", &k.RSS.Warm, DefaultSoakRSSWarm)
+		dur("soak.rss.window", &k.RSS.Window, DefaultSoakRSSWindow)
+		if !d.set["soak.rss.maxGrowth"] {
+			k.RSS.MaxGrowth = DefaultSoakRSSMaxGrowth
+		}
+		if !d.set["soak.rss.maxGrowthMiB"] {
+			k.RSS.MaxGrowthMiB = DefaultSoakRSSMaxGrowthMiB
+		}
 	}
 }
 
@@ -195,6 +234,7 @@ func (d *decoder) validate(s *Scenario) {
 	d.validateCPUs(s)
 	d.validateTargets(s, backends)
 	d.validateObjects(s, backends)
+	d.validateSoak(s, backends)
 }
 
 func (d *decoder) validateLoad(s *Scenario, backends map[string]int) {
@@ -378,7 +418,7 @@ func (d *decoder) validateTargets(s *Scenario, backends map[string]int) {
 		}
 		d.validateSplit(s, p, t, backends)
 	}
-	if direct < 0 && len(others) > 0 {
+	if direct < 0 && len(others) > 0 && !d.set["soak"] { // a soak judges no added latency (validateSoak)
 		d.errorf("targets", "", "no direct target: a proxy's added latency is its latency minus the direct path's, measured in the same run, so %s need one (add {name: direct, kind: direct})", oneOf(others...))
 	}
 }
