@@ -130,8 +130,16 @@ type Proxy struct {
 	underscoreRejected     *metrics.Counter
 	handshakes             [4]*metrics.Counter // [inbound*2 + resumed]
 	flow                   flowControl
-	connectErrMu           sync.Mutex
-	connectErr             map[string]*metrics.Counter
+
+	// tableMu orders SetTable's swap-and-prune against the registration
+	// of request series on a loop's cache miss (series.go). The hot path
+	// (a cache hit) never takes it.
+	tableMu sync.RWMutex
+	// connectErrMu guards connectErr (the per-endpoint counters, by
+	// address) and liveAddrs (the current table's endpoint addresses).
+	connectErrMu sync.Mutex
+	connectErr   map[string]*metrics.Counter
+	liveAddrs    map[string]struct{}
 }
 
 // New prepares a proxy; Run starts it.
@@ -166,6 +174,7 @@ func New(opts Options, table *route.Table, reg *metrics.Registry) (*Proxy, error
 		}
 	}
 	p.table.Store(table)
+	p.liveAddrs = endpointAddrs(table)
 	const activeHelp = "Open client connections by listener."
 	p.activeOut = reg.Gauge("meshproxy_active_connections", activeHelp, "direction", "outbound")
 	p.activeIn = reg.Gauge("meshproxy_active_connections", activeHelp, "direction", "inbound")
@@ -190,8 +199,18 @@ func New(opts Options, table *route.Table, reg *metrics.Registry) (*Proxy, error
 	return p, nil
 }
 
-// SetTable swaps the route table atomically.
-func (p *Proxy) SetTable(t *route.Table) { p.table.Store(t) }
+// SetTable swaps the route table atomically, then removes the metric
+// series that only earlier tables could produce (routes, backends and
+// endpoints t no longer has; see series.go). Requests already routed finish
+// on their table and may count into removed series, which are no longer
+// exported.
+func (p *Proxy) SetTable(t *route.Table) {
+	p.tableMu.Lock()
+	defer p.tableMu.Unlock()
+	p.table.Store(t)
+	p.setLiveAddrs(t)
+	p.pruneSeries(t)
+}
 
 // Table returns the current route table.
 func (p *Proxy) Table() *route.Table { return p.table.Load() }
@@ -278,19 +297,6 @@ func (p *Proxy) activeConns(inbound bool) *metrics.Gauge {
 		return p.activeIn
 	}
 	return p.activeOut
-}
-
-// connectErrors is the connect-failure counter of an endpoint address.
-func (p *Proxy) connectErrors(addr string) *metrics.Counter {
-	p.connectErrMu.Lock()
-	defer p.connectErrMu.Unlock()
-	c := p.connectErr[addr]
-	if c == nil {
-		c = p.reg.Counter("meshproxy_upstream_connect_errors_total",
-			"Failed connection attempts to endpoints.", "endpoint", addr)
-		p.connectErr[addr] = c
-	}
-	return c
 }
 
 // loopOf returns the state of c's event loop, creating it on first use.

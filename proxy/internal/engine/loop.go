@@ -36,7 +36,9 @@ type loop struct {
 	ups   upList   // upstream connections in use or connecting, for the sweep
 
 	// series caches the metric children per (rule, backend) so the hot path
-	// never takes the registry's lock; it is cleared when the table changes.
+	// never takes the registry's lock; it is cleared when the table changes
+	// (by the next request or the next tick), so it never keeps the series
+	// a reload removed alive for long.
 	series      map[seriesKey]*metrics.RequestSeries
 	seriesTable *route.Table
 	replies     map[replyKey]*metrics.Counter
@@ -99,7 +101,7 @@ func (l *loop) requestSeries(t *route.Table, inbound bool, r *route.Rule, b *rou
 	if b != nil {
 		backendName = b.Name
 	}
-	s := l.p.reg.Requests(direction(inbound), ruleName, backendName)
+	s := l.p.requestSeries(t, direction(inbound), ruleName, backendName)
 	l.series[k] = s
 	return s
 }
@@ -161,6 +163,12 @@ func (l *loop) release(u *upConn) {
 func (l *loop) sweep(_ context.Context) error {
 	now := monotime()
 	o := &l.p.opts
+	if l.seriesTable != nil && l.seriesTable != l.p.table.Load() {
+		// A reload replaced the table: release the old series now rather
+		// than at this loop's next request, which may be long in coming.
+		clear(l.series)
+		l.seriesTable = nil
+	}
 	for d := l.downs.head; d != nil; {
 		next := d.next
 		d.checkTimeouts(now, o)

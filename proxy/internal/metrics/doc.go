@@ -11,10 +11,14 @@
 //
 //   - Cold path (config compile, startup): Registry.Requests, Registry.Counter
 //     and Registry.Gauge take a mutex, may allocate, and return a pointer that
-//     the caller keeps. The same labels always return the same pointer, so a
+//     the caller keeps. The same labels return the same pointer, so a
 //     config reload that re-resolves its series keeps counting where the old
 //     config stopped instead of resetting counters (which Prometheus would
-//     read as a process restart).
+//     read as a process restart). Series whose labels name what a reload
+//     removed (routes, backends, endpoints) are dropped with
+//     Registry.RetainRequests and Registry.Remove, so churning configs do
+//     not grow the scrape or the heap; such a series that comes back later
+//     starts from zero.
 //   - Hot path (per request): methods on the returned pointers only touch
 //     atomics: no map lookup, no lock, no allocation.
 //   - Scrape: Registry.WriteText snapshots the series under a read lock and

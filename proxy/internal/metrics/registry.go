@@ -189,6 +189,34 @@ func (r *Registry) Gauge(name, help string, labels ...string) *Gauge {
 	return g
 }
 
+// Remove deletes the Counter, Gauge or func series of family name with
+// exactly these labels (in any order) and reports whether there was one.
+// It is for series labelled by something a config reload can remove, such
+// as an endpoint address: once removed, the series is no longer exported
+// or retained. As with RetainRequests, a holder of the old pointer may keep
+// updating it unseen, and registering the labels again starts from zero.
+// The family's HELP and TYPE stay registered. Request series are removed
+// with RetainRequests. Arguments panic as for Counter.
+func (r *Registry) Remove(name string, labels ...string) bool {
+	ls := renderLabels(labels)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, ok := r.families[name]
+	if !ok || f.kind != kindPlain {
+		return false
+	}
+	if _, ok := f.index[ls]; !ok {
+		return false
+	}
+	delete(f.index, ls)
+	i, _ := slices.BinarySearchFunc(f.series, ls, func(n metric, ls string) int {
+		return strings.Compare(n.labelString(), ls)
+	})
+	// Copy-on-write, like addLocked.
+	f.series = slices.Delete(slices.Clone(f.series), i, i+1)
+	return true
+}
+
 // GaugeFunc registers a gauge whose value is f(), sampled at scrape time. It
 // suits values that are cheaper to read on demand than to keep up to date
 // (process RSS, heap size, pool occupancy). Registering the same name and

@@ -61,10 +61,14 @@ type RequestSeries struct {
 type requestKey struct{ direction, route, backend string }
 
 // Requests returns the series for these labels, creating it on first use.
-// The same labels always return the same pointer, so counters survive config
-// reloads. direction is "inbound" or "outbound" by convention; it is not
+// The same labels return the same pointer until RetainRequests removes the
+// series, so counters survive config reloads that keep the route and
+// backend. direction is "inbound" or "outbound" by convention; it is not
 // checked. Safe for concurrent use; it locks and may allocate, so call it
 // when compiling config, not per request.
+//
+// The zero RequestSeries also counts, but is exported nowhere: a caller
+// that must record a request whose series was removed can use one.
 func (r *Registry) Requests(direction, route, backend string) *RequestSeries {
 	k := requestKey{direction, route, backend}
 	r.mu.RLock()
@@ -92,6 +96,59 @@ func (r *Registry) Requests(direction, route, backend string) *RequestSeries {
 	})
 	r.reqSorted = slices.Insert(slices.Clone(r.reqSorted), i, s)
 	return s
+}
+
+// LookupRequests returns the series for these labels if it is registered,
+// else nil; unlike Requests it never creates one.
+func (r *Registry) LookupRequests(direction, route, backend string) *RequestSeries {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.requests[requestKey{direction, route, backend}]
+}
+
+// RetainRequests removes the request series for which keep returns false
+// and returns how many it removed. A reload calls it with the (direction,
+// route, backend) label sets its new config can produce, so the series of
+// routes and backends that are gone stop being exported and are freed:
+// without it, a config that churns (rolling deployments renaming backends)
+// grows the scrape and the heap with every reload.
+//
+// A removed series is detached, not reset: whoever still holds its pointer
+// (a request in flight on the old config) may keep calling Observe, and
+// nothing reads it. If the same labels are registered again later, the new
+// series starts at zero; Prometheus's rate() and increase() treat that as
+// a counter reset, as with a restarted process (Envoy, too, drops a
+// removed cluster's stats).
+//
+// keep runs under the registry's lock and must not call back into it.
+func (r *Registry) RetainRequests(keep func(direction, route, backend string) bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var kept []*RequestSeries // allocated at the first removal
+	for i, s := range r.reqSorted {
+		switch {
+		case !keep(s.key.direction, s.key.route, s.key.backend):
+			if kept == nil {
+				kept = make([]*RequestSeries, i, len(r.reqSorted)-1)
+				copy(kept, r.reqSorted[:i])
+			}
+		case kept != nil:
+			kept = append(kept, s)
+		}
+	}
+	if kept == nil {
+		return 0
+	}
+	removed := len(r.reqSorted) - len(kept)
+	// Copy-on-write: a scrape in progress keeps its snapshot. The map is
+	// rebuilt rather than deleted from so that it shrinks after a large
+	// config is replaced by a small one.
+	r.reqSorted = kept
+	r.requests = make(map[requestKey]*RequestSeries, len(kept))
+	for _, s := range kept {
+		r.requests[s.key] = s
+	}
+	return removed
 }
 
 func compareKeys(a, b requestKey) int {

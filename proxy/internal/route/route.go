@@ -60,6 +60,7 @@
 package route
 
 import (
+	"slices"
 	"time"
 
 	"github.com/meshbench/meshbench/proxy/internal/balance"
@@ -105,6 +106,20 @@ type Service struct {
 	Routes []string
 
 	matches []*match // in precedence order
+}
+
+// Rules returns the distinct rules requests to s can match (the implicit
+// rule when no route is attached), in precedence order of their first
+// match. It allocates: it is for reloads (the proxy lists the metric series
+// a table can produce), not for requests.
+func (s *Service) Rules() []*Rule {
+	var rules []*Rule
+	for _, m := range s.matches {
+		if !slices.Contains(rules, m.rule) {
+			rules = append(rules, m.rule)
+		}
+	}
+	return rules
 }
 
 // Rule is one compiled HTTPRoute rule, or the implicit rule of a Service
