@@ -102,6 +102,13 @@ mutant flood-client-never-paused \
 	'	} else if false {' \
 	./proxy/internal/sidecar '^TestReliabilityPipelinedFlood$'
 
+mutant handshake-overflow-closes \
+	"application data behind a TLS 1.3 client's Finished beyond the handshake bound closes the connection (as a flood) instead of pausing it" \
+	proxy/internal/engine/tls.go \
+	'		if c.PauseRead() != nil {' \
+	'		if true {' \
+	./proxy/internal/sidecar '^TestReliabilityDataBehindHandshake$'
+
 mutant step-verdict-ignores-failures \
 	"a benchmark step passes whatever its success ratio (the runners' one verdict)" \
 	results/aggregate/verdict.go \

@@ -583,7 +583,7 @@ func (d *downConn) startTLS() {
 	p := d.l.p
 	cfg := p.opts.Identity.ServerConfig()
 	d.io.tls = newTLSSession(d.io.c, func(nc net.Conn) *tls.Conn { return tls.Server(nc, cfg) }, p.opts.MaxHeaderBytes)
-	d.io.tls.startHandshake(d.l.el, p.opts.HandshakeTimeout, d.onHandshake)
+	d.io.tls.startHandshakeDelayed(d.l.el, p.opts.HandshakeTimeout, time.Duration(TestInboundHandshakeDelay.Load()), d.onHandshake)
 }
 
 // onHandshake runs on the loop when the server handshake has finished.
@@ -613,7 +613,8 @@ func (d *downConn) onHandshake(err error) {
 	d.onTraffic()
 }
 
-// feedHandshake hands handshake bytes over, closing a flooding peer.
+// feedHandshake hands handshake bytes over (pausing reads beyond the
+// handshake bound; onHandshake's onTraffic resumes them).
 func (d *downConn) feedHandshake(t *tlsSession) {
 	if !t.feedHandshake(d.io.c) {
 		d.closeConn()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -223,10 +224,26 @@ func newTLSSession(c gnet.Conn, conn func(net.Conn) *tls.Conn, maxHead int) *tls
 // startHandshake runs the handshake off the loop and reports its outcome on
 // the loop through done.
 func (t *tlsSession) startHandshake(el gnet.EventLoop, timeout time.Duration, done func(error)) {
+	t.startHandshakeDelayed(el, timeout, 0, done)
+}
+
+// TestInboundHandshakeDelay, when set (tests only, nanoseconds), holds back
+// the result of every inbound (server) handshake that long after it
+// finished: application data the client sends right behind its Finished
+// then arrives while the handshake goroutine still owns the connection,
+// the window feedHandshake must survive. Zero in production.
+var TestInboundHandshakeDelay atomic.Int64
+
+// startHandshakeDelayed is startHandshake with the result held back for
+// delay after the handshake finished.
+func (t *tlsSession) startHandshakeDelayed(el gnet.EventLoop, timeout, delay time.Duration, done func(error)) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := t.conn.HandshakeContext(ctx)
 		cancel()
+		if delay > 0 {
+			time.Sleep(delay)
+		}
 		_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			done(err)
 			return nil
@@ -249,21 +266,32 @@ func (t *tlsSession) handshakeDone() {
 // handshake completes (a TLS 1.3 handshake is a few KiB).
 const maxHandshakeBuffer = 256 << 10
 
-// feedHandshake moves newly arrived bytes to the handshake goroutine. It
-// reports false when the peer sent more than a handshake can need.
+// feedHandshake moves newly arrived bytes to the handshake goroutine, at
+// most maxHandshakeBuffer in all. A TLS 1.3 client may send application
+// data right behind its Finished, before the server's goroutine has
+// finished: those bytes are legitimate, so beyond the bound the connection
+// is paused (its bytes wait in gnet's buffer and the kernel) rather than
+// closed, and reads resume once the handshake is done; a peer that only
+// floods is closed by the handshake timeout. It reports false when the
+// connection could not be paused (it is closing).
 func (t *tlsSession) feedHandshake(c gnet.Conn) bool {
 	buf, _ := c.Peek(-1)
 	if len(buf) == 0 {
 		return true
 	}
 	t.br.mu.Lock()
-	over := len(t.br.hs)+len(buf) > maxHandshakeBuffer
+	room := maxHandshakeBuffer - len(t.br.hs)
 	t.br.mu.Unlock()
-	if over {
-		return false
+	if room < len(buf) {
+		buf = buf[:max(room, 0)]
+		if c.PauseRead() != nil {
+			return false
+		}
 	}
-	t.br.feed(buf)
-	_, _ = c.Discard(len(buf))
+	if len(buf) > 0 {
+		t.br.feed(buf)
+		_, _ = c.Discard(len(buf))
+	}
 	return true
 }
 

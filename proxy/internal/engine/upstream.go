@@ -121,7 +121,13 @@ func (u *upConn) onHandshake(err error) {
 	}
 	u.io.tls.handshakeDone()
 	p.tlsHandshakes(false, u.io.tls.resumed).Inc()
+	// Reads pause when a server sends more than a handshake's worth before
+	// the handshake finished (feedHandshake); those bytes are buffered.
+	paused := u.resumeReads()
 	u.ready()
+	if paused && !u.closed && u.io.buffered() > 0 {
+		u.onTraffic()
+	}
 }
 
 // ready runs once the connection can carry requests.
