@@ -410,14 +410,22 @@ func (e *Executor) waitJob(ctx context.Context, p *Plan, s *StepSpec) (string, e
 			ch <- result{cond, err}
 		}()
 	}
+	// Both waits are collected before returning, the loser after cancel:
+	// a kubectl still running behind the caller's back would race with
+	// whatever the caller runs next.
 	var errs []error
+	won := ""
 	for range 2 {
 		r := <-ch
-		if r.err == nil {
+		if r.err == nil && won == "" {
+			won = r.cond
 			cancel()
-			return r.cond, nil
+			continue
 		}
 		errs = append(errs, r.err)
+	}
+	if won != "" {
+		return won, nil
 	}
 	return "", fmt.Errorf("neither complete nor failed: %w", errors.Join(errs...))
 }
