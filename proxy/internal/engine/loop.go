@@ -94,14 +94,8 @@ func (l *loop) requestSeries(t *route.Table, inbound bool, r *route.Rule, b *rou
 	if s, ok := l.series[k]; ok {
 		return s
 	}
-	ruleName, backendName := "", ""
-	if r != nil {
-		ruleName = r.Name
-	}
-	if b != nil {
-		backendName = b.Name
-	}
-	s := l.p.requestSeries(t, direction(inbound), ruleName, backendName)
+	ls := labelsOf(inbound, r, b)
+	s := l.p.requestSeries(t, ls.direction, ls.route, ls.backend)
 	l.series[k] = s
 	return s
 }

@@ -20,29 +20,44 @@ const connectErrorsName = "meshproxy_upstream_connect_errors_total"
 // seriesLabels is a request series' label set.
 type seriesLabels struct{ direction, route, backend string }
 
+// labelsOf is the one mapping from a request's routing outcome to its
+// series' labels, used both to record (loop.requestSeries) and to decide
+// what a table keeps (tableSeries), so the two cannot drift apart. A nil
+// rule or backend is the empty label.
+func labelsOf(inbound bool, r *route.Rule, b *route.Backend) seriesLabels {
+	l := seriesLabels{direction: direction(inbound)}
+	if r != nil {
+		l.route = r.Name
+	}
+	if b != nil {
+		l.backend = b.Name
+	}
+	return l
+}
+
 // tableSeries lists the label sets of the request series that requests
 // routed on t can be recorded in (downstream.go, dispatch).
 func tableSeries(t *route.Table) map[seriesLabels]struct{} {
 	keep := map[seriesLabels]struct{}{
 		// Every exchange starts on the empty series (resetExchange); a
 		// request for an unknown host or without a matching rule stays there.
-		{"outbound", "", ""}: {},
-		{"inbound", "", ""}:  {},
+		labelsOf(false, nil, nil): {},
+		labelsOf(true, nil, nil):  {},
 	}
 	if in := t.Inbound(); in != nil {
-		keep[seriesLabels{"inbound", "", in.Name}] = struct{}{}
+		keep[labelsOf(true, nil, in)] = struct{}{}
 	}
 	for _, svc := range t.Services() {
 		for _, r := range svc.Rules() {
 			picked := false
 			for _, wb := range r.Backends {
 				if wb.Weight > 0 && wb.Backend != nil { // what Rule.Pick can return
-					keep[seriesLabels{"outbound", r.Name, wb.Backend.Name}] = struct{}{}
+					keep[labelsOf(false, r, wb.Backend)] = struct{}{}
 					picked = true
 				}
 			}
 			if !picked { // Pick returns nil: 500 no_backend, no backend label
-				keep[seriesLabels{"outbound", r.Name, ""}] = struct{}{}
+				keep[labelsOf(false, r, nil)] = struct{}{}
 			}
 		}
 	}
