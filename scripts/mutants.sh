@@ -149,9 +149,61 @@ mutant truncated-counts-as-status \
 mutant no-recovery-probe \
 	"a probe that connects to an ejected endpoint does not end its ejection" \
 	proxy/internal/balance/registry.go \
-	'						e.ReportSuccess()' \
+	'						e.connectRecovered()' \
 	'						_ = e' \
 	'./proxy/internal/balance ./proxy/internal/sidecar' '^(TestProbeEndsEjection|TestEndpointRecoversAfterRestart)$'
+
+mutant truncation-not-outlier-failure \
+	"a response cut mid-body says nothing to outlier detection" \
+	proxy/internal/engine/upstream.go \
+	'		d.endpointFailed()
+		d.cutResponse(u.l.p.cut.upstreamClosed)' \
+	'		d.releaseEndpoint()
+		d.cutResponse(u.l.p.cut.upstreamClosed)' \
+	./proxy/internal/sidecar '^TestOutlierEjection$'
+
+mutant hang-not-outlier-failure \
+	"an upstream that never answers before the idle timeout says nothing to outlier detection" \
+	proxy/internal/engine/downstream.go \
+	'				d.endpointFailed()
+				d.abandonExchange(504, "upstream_idle_timeout"' \
+	'				d.abandonExchange(504, "upstream_idle_timeout"' \
+	./proxy/internal/sidecar '^TestOutlierEjection$'
+
+mutant gateway-status-is-success \
+	"502, 503 and 504 from an upstream count as successes for outlier detection" \
+	proxy/internal/balance/endpoint.go \
+	'func IsGatewayFailure(status int) bool { return status >= 502 && status <= 504 }' \
+	'func IsGatewayFailure(status int) bool { return false }' \
+	'./proxy/internal/balance ./proxy/internal/sidecar' '^(TestIsGatewayFailure|TestOutlierEjection)$'
+
+mutant outlier-no-max-ejection \
+	"response ejection may take out every endpoint of a backend" \
+	proxy/internal/balance/endpoint.go \
+	'	return out <= len(peers)/2' \
+	'	return true' \
+	./proxy/internal/balance '^TestGatewayFailureMaxEjection$'
+
+mutant outlier-ejects-only-endpoint \
+	"a backend's only endpoint is ejected for its responses (the proxy answers 503 itself)" \
+	proxy/internal/balance/endpoint.go \
+	'	if len(peers) < 2 {
+		return false // nowhere else to send' \
+	'	if len(peers) < 1 {
+		return false // nowhere else to send' \
+	'./proxy/internal/balance ./proxy/internal/sidecar' '^(TestGatewayFailureMaxEjection|TestOutlierEjection)$'
+
+mutant probe-ends-response-ejection \
+	"a TCP probe or a late success ends an ejection for failed responses" \
+	proxy/internal/balance/endpoint.go \
+	'	if e.ejectedUntil.Load() != 0 {
+		e.ejectedUntil.Store(0)
+	}' \
+	'	if e.ejectedUntil.Load() != 0 {
+		e.ejectedUntil.Store(0)
+	}
+	e.outlierUntil.Store(0)' \
+	./proxy/internal/balance '^TestGatewayFailureEjection$'
 
 mutant ejection-shared-across-backends \
 	"ejection state is keyed by address only, shared by every backend using it" \

@@ -34,6 +34,29 @@ const (
 	EjectMax = 10 * time.Second
 )
 
+// Outlier detection on responses. An endpoint that accepts connections but
+// fails the exchanges it gets (it answers 502, 503 or 504, resets the
+// connection before answering, cuts a response short, sends one that cannot
+// be parsed, or lets the request time out) is a gateway failure in Envoy's
+// terms (consecutive_gateway_failure, which counts locally originated resets
+// and timeouts too) and a failure for linkerd2-proxy's failure accrual.
+// After OutlierConsecutive of them in a row the endpoint is ejected. A TCP
+// probe cannot tell that it recovered (it accepts connections all along), so
+// such an ejection simply expires after the same back-off as a connect
+// ejection (1 s doubling per consecutive ejection, capped at EjectMax). The
+// streak is kept when it expires: the next request is then a trial, and one
+// more failure ejects the endpoint again for twice as long, while one
+// success puts it fully back (linkerd2-proxy's probe after a failure-accrual
+// back-off works the same way).
+//
+// Unlike a refused connect, a failing response may be the request's fault
+// or a whole backend's trouble, so response ejection never takes out more
+// than half of a backend's endpoints (at least one when it has two or more,
+// as Envoy's max_ejection_percent always allows one), and never the only
+// endpoint of a backend: with nowhere else to send a request, a 503 from
+// the proxy would only replace the application's own answer.
+const OutlierConsecutive = 5
+
 // Endpoint is one upstream address. Its live state is updated with atomics
 // because the same Endpoint is shared by every event loop and by every
 // routing table generation that contains its backend and address.
@@ -53,8 +76,14 @@ type Endpoint struct {
 	TCPAddr *net.TCPAddr
 
 	outstanding  atomic.Int64 // requests sent and not yet finished
-	ejectedUntil atomic.Int64 // unix nanoseconds; 0 = never ejected
+	ejectedUntil atomic.Int64 // unix nanoseconds; 0 = no connect ejection
 	failures     atomic.Int32 // consecutive connect failures
+
+	// Outlier detection on responses (see OutlierConsecutive), kept apart
+	// from the connect ejection above because the prober must not end it.
+	outlierUntil     atomic.Int64 // unix nanoseconds; 0 = never ejected for responses
+	gatewayFailures  atomic.Int32 // consecutive gateway failures
+	outlierEjections atomic.Int32 // consecutive response ejections (back-off level)
 
 	reg *Registry // counts ejections and probes recovery; nil from NewEndpoint
 }
@@ -91,7 +120,7 @@ func (e *Endpoint) ReportConnectFailure(now time.Time) {
 	// ejection; the others (dials that were already under way) lengthen
 	// the running one.
 	if e.reg != nil && (prev == 0 || now.UnixNano() >= prev) {
-		e.reg.ejected()
+		e.reg.connectEjected()
 	}
 }
 
@@ -104,11 +133,68 @@ func backoff(n int32) time.Duration {
 	return min(d, EjectMax)
 }
 
-// ReportSuccess records a successful connection (or response): the
-// endpoint is healthy again, so its failure streak and any ejection end.
+// ReportGatewayFailure records that the endpoint failed an exchange at now
+// (see OutlierConsecutive for what counts); peers are the endpoints of its
+// backend, itself included, as the current routing table lists them. It
+// reports whether the endpoint was ejected by this failure. It does not
+// allocate; peers are only scanned when a streak reaches the threshold.
+func (e *Endpoint) ReportGatewayFailure(now time.Time, peers []*Endpoint) bool {
+	if e.gatewayFailures.Add(1) < OutlierConsecutive {
+		return false
+	}
+	if until := e.outlierUntil.Load(); until != 0 && now.UnixNano() < until {
+		return false // failures of requests sent before the ejection
+	}
+	if len(peers) < 2 {
+		return false // nowhere else to send: no outlier detection
+	}
+	if !mayEject(e, peers, now) {
+		if e.reg != nil {
+			e.reg.ejectionOverflows.Add(1)
+		}
+		return false
+	}
+	k := e.outlierEjections.Add(1)
+	e.outlierUntil.Store(now.Add(backoff(k)).UnixNano())
+	if e.reg != nil {
+		e.reg.outlierEjections.Add(1)
+	}
+	return true
+}
+
+// mayEject reports whether taking e out of rotation leaves at least half of
+// peers (len >= 2) available: at most len/2 endpoints are out at once,
+// counting those out for refused connects.
+func mayEject(e *Endpoint, peers []*Endpoint, now time.Time) bool {
+	out := 1 // e itself
+	for _, p := range peers {
+		if p != e && !p.Available(now) {
+			out++
+		}
+	}
+	return out <= len(peers)/2
+}
+
+// ReportSuccess records a complete response that was not a gateway failure
+// (any status but 502, 503 and 504): the endpoint is healthy, so both
+// failure streaks end, and with them a connect ejection. A response
+// ejection is not cut short (a request sent before it may still succeed);
+// it expires, and the endpoint returns with a clean record.
 func (e *Endpoint) ReportSuccess() {
 	// Loads first: the common case (healthy endpoint) then writes nothing
 	// and does not bounce the cache line between cores.
+	e.connectRecovered()
+	if e.gatewayFailures.Load() != 0 {
+		e.gatewayFailures.Store(0)
+	}
+	if e.outlierEjections.Load() != 0 {
+		e.outlierEjections.Store(0)
+	}
+}
+
+// connectRecovered ends a connect failure streak and its ejection (a
+// connection or a response succeeded, or a probe connected).
+func (e *Endpoint) connectRecovered() {
 	if e.failures.Load() != 0 {
 		e.failures.Store(0)
 	}
@@ -117,16 +203,32 @@ func (e *Endpoint) ReportSuccess() {
 	}
 }
 
+// IsGatewayFailure reports whether an upstream response status counts as a
+// gateway failure for outlier detection: 502, 503 and 504, as Envoy's
+// consecutive_gateway_failure counts them.
+func IsGatewayFailure(status int) bool { return status >= 502 && status <= 504 }
+
 // Available reports whether the endpoint may receive new requests at now,
-// i.e. it is not ejected.
+// i.e. it is ejected neither for refused connects nor for failed responses.
 func (e *Endpoint) Available(now time.Time) bool {
+	t := now.UnixNano()
+	until, outlier := e.ejectedUntil.Load(), e.outlierUntil.Load()
+	return (until == 0 || t >= until) && (outlier == 0 || t >= outlier)
+}
+
+// connectEjected reports whether a connect ejection runs at now: the
+// ejections a probe can end.
+func (e *Endpoint) connectEjected(now time.Time) bool {
 	until := e.ejectedUntil.Load()
-	return until == 0 || now.UnixNano() >= until
+	return until != 0 && now.UnixNano() < until
 }
 
 // ConsecutiveFailures returns the current connect-failure streak (for the
 // admin endpoint and tests).
 func (e *Endpoint) ConsecutiveFailures() int { return int(e.failures.Load()) }
+
+// ConsecutiveGatewayFailures returns the current gateway-failure streak.
+func (e *Endpoint) ConsecutiveGatewayFailures() int { return int(e.gatewayFailures.Load()) }
 
 // String returns Addr.
 func (e *Endpoint) String() string { return e.Addr }

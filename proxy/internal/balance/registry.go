@@ -55,9 +55,11 @@ type Registry struct {
 	dialer   func(ctx context.Context, addr string) error
 	interval time.Duration
 
-	ejections    atomic.Uint64
-	probesOK     atomic.Uint64
-	probesFailed atomic.Uint64
+	ejections         atomic.Uint64 // connect ejections
+	outlierEjections  atomic.Uint64 // response (gateway failure) ejections
+	ejectionOverflows atomic.Uint64 // response ejections refused (max ejection)
+	probesOK          atomic.Uint64
+	probesFailed      atomic.Uint64
 }
 
 // epKey identifies one Endpoint: the same address under two backends is two
@@ -143,9 +145,14 @@ func (g *Registry) Ejected(now time.Time) int {
 // aggregates on purpose: one series per endpoint would grow with every pod
 // ever seen.
 func (g *Registry) RegisterMetrics(reg *metrics.Registry) {
-	reg.CounterFunc("meshproxy_endpoint_ejections_total",
-		"Endpoints taken out of rotation after a failed connect (per backend and address).",
-		func() float64 { return float64(g.ejections.Load()) })
+	const ejectHelp = "Endpoints taken out of rotation (per backend and address), by reason: a failed connect, or consecutive gateway failures (502/503/504, resets, cut or malformed responses, timeouts)."
+	reg.CounterFunc("meshproxy_endpoint_ejections_total", ejectHelp,
+		func() float64 { return float64(g.ejections.Load()) }, "reason", "connect_failure")
+	reg.CounterFunc("meshproxy_endpoint_ejections_total", ejectHelp,
+		func() float64 { return float64(g.outlierEjections.Load()) }, "reason", "gateway_failures")
+	reg.CounterFunc("meshproxy_endpoint_ejections_overflow_total",
+		"Response ejections not made because half of the backend's endpoints were already out.",
+		func() float64 { return float64(g.ejectionOverflows.Load()) })
 	const probeHelp = "TCP connect probes of ejected endpoints, by result; a success ends the ejection."
 	reg.CounterFunc("meshproxy_endpoint_probes_total", probeHelp,
 		func() float64 { return float64(g.probesOK.Load()) }, "result", "success")
@@ -170,9 +177,10 @@ func (g *Registry) Close() {
 	}
 }
 
-// ejected counts a new ejection and makes sure the prober is running. It
-// runs on an event loop: it only takes pmu, briefly, and never blocks.
-func (g *Registry) ejected() {
+// connectEjected counts a new connect ejection and makes sure the prober is
+// running. It runs on an event loop: it only takes pmu, briefly, and never
+// blocks.
+func (g *Registry) connectEjected() {
 	g.ejections.Add(1)
 	g.pmu.Lock()
 	defer g.pmu.Unlock()
@@ -234,8 +242,8 @@ func (g *Registry) probeRound(ctx context.Context) bool {
 	var addrs []string
 	g.mu.Lock()
 	for _, e := range g.eps {
-		if e.TCPAddr == nil || e.Available(now) {
-			continue
+		if e.TCPAddr == nil || !e.connectEjected(now) {
+			continue // response ejections expire; a connect proves nothing
 		}
 		if _, ok := byAddr[e.Addr]; !ok {
 			addrs = append(addrs, e.Addr)
@@ -264,7 +272,7 @@ func (g *Registry) probeRound(ctx context.Context) bool {
 				default:
 					g.probesOK.Add(1)
 					for _, e := range byAddr[addrs[i]] {
-						e.ReportSuccess()
+						e.connectRecovered()
 					}
 				}
 			}

@@ -367,7 +367,7 @@ func (d *downConn) forwardBody() bool {
 		if err != nil {
 			// The upstream has seen part of a body it can never finish.
 			u.closeConn()
-			d.endpointDone(false)
+			d.releaseEndpoint()
 			d.bodyDone = false
 			reason := "bad_chunk"
 			if e, ok := err.(*http1.Error); ok {
@@ -416,15 +416,48 @@ func (d *downConn) write(p []byte) bool {
 	return !d.closed
 }
 
-// endpointDone releases the endpoint's outstanding-request count.
-func (d *downConn) endpointDone(ok bool) {
+// The exchange's endpoint is released in one of three ways, which say what
+// passive health checking learns from it (balance.OutlierConsecutive).
+
+// endpointAnswered releases the endpoint after it completed a response with
+// status: a success, or a gateway failure if status is 502, 503 or 504.
+func (d *downConn) endpointAnswered(status int) {
+	if d.ep == nil {
+		return
+	}
+	if balance.IsGatewayFailure(status) {
+		d.endpointFailed()
+		return
+	}
+	d.ep.End()
+	d.ep.ReportSuccess()
+	d.ep = nil
+}
+
+// endpointFailed releases the endpoint after it failed the exchange: reset
+// before answering, cut or malformed response, or no answer in time.
+func (d *downConn) endpointFailed() {
 	if d.ep == nil {
 		return
 	}
 	d.ep.End()
-	if ok {
-		d.ep.ReportSuccess()
+	var peers []*balance.Endpoint
+	if d.backend != nil {
+		peers = d.backend.Endpoints
 	}
+	d.ep.ReportGatewayFailure(time.Now(), peers)
+	d.ep = nil
+}
+
+// releaseEndpoint releases the endpoint when the exchange ended for a
+// reason that says nothing about its health (the client left or sent a
+// bad body, a pooled connection went stale, or the outcome was already
+// reported).
+func (d *downConn) releaseEndpoint() {
+	if d.ep == nil {
+		return
+	}
+	d.ep.End()
 	d.ep = nil
 }
 
@@ -451,7 +484,7 @@ func (d *downConn) localReply(status int, reason string) {
 // endExchange returns the connection to reading heads, or closes it.
 func (d *downConn) endExchange() {
 	d.up = nil
-	d.endpointDone(false)
+	d.releaseEndpoint()
 	d.lastActive = monotime()
 	if d.closeAfter {
 		d.state = dsClosing
@@ -480,6 +513,7 @@ func (d *downConn) checkTimeouts(now int64, o *Options) {
 	case dsBody, dsWait:
 		if d.deadline != 0 && now > d.deadline {
 			d.l.p.timeouts.Inc()
+			d.endpointFailed()
 			d.abandonExchange(504, "upstream_timeout", d.l.p.cut.timeout)
 			return
 		}
@@ -492,6 +526,7 @@ func (d *downConn) checkTimeouts(now int64, o *Options) {
 			if d.clientStalledBody() {
 				d.abandonExchange(408, "request_body_timeout", d.l.p.cut.idleTimeout)
 			} else {
+				d.endpointFailed()
 				d.abandonExchange(504, "upstream_idle_timeout", d.l.p.cut.idleTimeout)
 			}
 		}
@@ -572,7 +607,7 @@ func (d *downConn) onClosed() {
 		d.up.closeConn()
 		d.up = nil
 	}
-	d.endpointDone(false)
+	d.releaseEndpoint()
 	if d.l.p.draining.Load() {
 		d.l.p.maybeFinishDrain()
 	}

@@ -233,6 +233,7 @@ func (u *upConn) onTraffic() {
 			if err != nil {
 				// Part of the response is out: all we can do is cut it.
 				u.l.p.upstreamProtocolErrors.Inc()
+				d.endpointFailed()
 				d.cutResponse(u.l.p.cut.badBody)
 				return
 			}
@@ -340,7 +341,7 @@ func (u *upConn) flushHead(d *downConn) {
 func (u *upConn) finish() {
 	d := u.down
 	d.series.Observe(u.resp.Status, time.Duration(monotime()-d.start))
-	d.endpointDone(true)
+	d.endpointAnswered(u.resp.Status)
 	u.down, d.up = nil, nil
 	reusable := !u.noReuse && d.bodyDone && u.io.buffered() == 0 && !u.l.p.draining.Load()
 	if u.list != nil {
@@ -365,6 +366,7 @@ func (u *upConn) failExchange(status int, reason string) {
 		return
 	}
 	d.up = nil
+	d.endpointFailed()
 	if d.respStarted {
 		d.cutResponse(u.l.p.cut.upstreamError)
 		return
@@ -398,7 +400,7 @@ func (u *upConn) onConnectFailed(reason string) {
 		return
 	}
 	u.down, d.up = nil, nil
-	d.endpointDone(false)
+	d.releaseEndpoint() // the connect failure is reported above
 	// Nothing was sent, so trying another endpoint once is always safe.
 	if d.attempts < 2 && len(d.backend.Endpoints) > 1 {
 		d.connectUpstream(false)
@@ -428,23 +430,23 @@ func (u *upConn) onPeerClosed() {
 			return
 		}
 		d.series.Observe(u.resp.Status, time.Duration(monotime()-d.start))
-		d.endpointDone(true)
+		d.endpointAnswered(u.resp.Status)
 		d.endExchange() // closeAfter is set: the client conn closes too
 	case u.headDone:
 		// Truncated response: the client must see the cut, and the
 		// endpoint gets no credit for it.
 		u.l.p.upstreamProtocolErrors.Inc()
-		d.endpointDone(false)
+		d.endpointFailed()
 		d.cutResponse(u.l.p.cut.upstreamClosed)
 	case u.reused && !u.received && d.bodyless && d.attempts < 2:
 		// A pooled connection the upstream closed just as we reused it (the
 		// keep-alive race). The request never reached the application
 		// (bodiless and no byte came back), so retrying on a new connection
 		// is what every HTTP client does here.
-		d.endpointDone(false)
+		d.releaseEndpoint() // a stale pooled connection, not the endpoint's fault
 		d.connectUpstream(true)
 	default:
-		d.endpointDone(false)
+		d.endpointFailed()
 		d.localReply(502, "upstream_reset")
 		d.resume()
 	}

@@ -67,7 +67,7 @@ func TestEndpointRecoversAfterRestart(t *testing.T) {
 
 	text := s.metricsText(t)
 	for _, m := range []struct{ name, label string }{
-		{"meshproxy_endpoint_ejections_total", ""},
+		{"meshproxy_endpoint_ejections_total", `reason="connect_failure"`},
 		{"meshproxy_endpoint_probes_total", `result="success"`},
 	} {
 		if v, ok := metricLine(text, m.name, m.label); !ok || v == "0" {
