@@ -46,6 +46,13 @@ mutant alloc-in-dispatch \
 	'func (d *downConn) dispatch(head []byte) { _ = append([]byte(nil), head...)' \
 	./proxy/internal/engine '^TestRealPathDoesNotAllocate$'
 
+mutant gate-reference-one-run \
+	"the gate compares with the baseline run's own median even when the noise pooled more runs" \
+	results/gate/gate.go \
+	'	row.Baseline, row.NB = e.Pooled, e.N' \
+	'	_ = e.Pooled' \
+	./results/gate '^TestNoiseFromMoreRuns$'
+
 mutant soak-rss-growth-ignored \
 	"the soak's RSS flatness verdict passes a proxy whatever its memory grew" \
 	results/aggregate/soak.go \

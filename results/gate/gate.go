@@ -432,6 +432,9 @@ func judge(row *Row, m metricDef, noise *Noise, opt Options) string {
 		return "no noise recorded for this row (the noise file belongs to another baseline?)"
 	}
 	row.Sigma = e.Sigma()
+	// The reference is the median of every repetition the noise pooled
+	// (the baseline's own when it pooled nothing), and n_b counts them.
+	row.Baseline, row.NB = e.Pooled, e.N
 	floor := m.floor(opt).of(row.Baseline)
 	allow, noiseTerm := allowance(opt.K, row.Sigma, row.NB, row.NC, floor)
 	row.Limit = row.Baseline + allow

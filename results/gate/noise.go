@@ -19,7 +19,13 @@ import (
 // repetitions about their run's median. It is recorded next to the baseline
 // (`make baseline` writes results/baseline-noise.tsv) so the limits are
 // reviewable, and it may pool the repetitions of more runs of the same code
-// (MeasureNoise's same) for a steadier σ than 5 values give.
+// (MeasureNoise's same): for a steadier σ than 5 values give, and for a
+// steadier reference value. One run's median is one draw of a value that
+// moves from run to run as much as its standard error says; a baseline
+// taken from a run that happened to sit high lets a regression of that
+// size through (measured: the 12-run evaluation's baseline run had the
+// highest added p50 of the 12, and added p50 +25 % was caught in 6 of 10
+// runs against it, 10 of 10 against the median of two runs' repetitions).
 type Noise struct {
 	Baseline string   // ID of the baseline run
 	Runs     []string // IDs of the runs the residuals came from, baseline first
@@ -33,9 +39,13 @@ type NoiseEntry struct {
 	Rate   float64
 	Metric string
 	Unit   string
-	N      int     // repetitions behind the MAD, over all Runs
-	Median float64 // the baseline's median, in Unit
+	N      int     // repetitions behind the MAD and Pooled, over all Runs
+	Median float64 // the baseline run's own median, in Unit (checks the baseline file)
 	MAD    float64 // median |residual|, in Unit
+	// Pooled is the median of all N repetitions of all Runs: the value
+	// the gate compares the current run with. It is Median when the
+	// noise comes from the baseline alone.
+	Pooled float64
 }
 
 // Sigma is the robust standard deviation, 1.4826 × MAD.
@@ -69,16 +79,17 @@ func MeasureNoise(baseline *schema.Run, opt Options, same ...*schema.Run) *Noise
 			if len(bs.vals) == 0 {
 				continue
 			}
-			res, reps := residuals(bs.floats()), len(bs.vals)
+			all := bs.floats()
+			res := residuals(all)
 			for _, o := range others {
 				if s := m.extract(o.steps[k], o.direct[k.rate], opt); len(s.vals) > 0 {
 					res = append(res, residuals(s.floats())...)
-					reps += len(s.vals)
+					all = append(all, s.floats()...)
 				}
 			}
 			n.Entries = append(n.Entries, NoiseEntry{
 				Target: k.target, Rate: k.rate, Metric: m.name, Unit: m.unit(opt),
-				N: reps, Median: median(bs.floats()), MAD: mad(res),
+				N: len(all), Median: median(bs.floats()), MAD: mad(res), Pooled: median(all),
 			})
 		}
 	}
@@ -94,11 +105,12 @@ func (n *Noise) lookup(target string, rate float64, metric string) (NoiseEntry, 
 	return NoiseEntry{}, false
 }
 
-// Source says where σ comes from, for the table's header.
+// Source says where σ and the reference values come from, for the
+// table's header.
 func (n *Noise) Source() string {
 	from := "the baseline's repetitions"
 	if len(n.Runs) > 1 {
-		from = fmt.Sprintf("the repetitions of %d runs of the same code (%s)", len(n.Runs), strings.Join(n.Runs, ", "))
+		from = fmt.Sprintf("the repetitions of %d runs of the same code (%s); baseline values are their pooled medians", len(n.Runs), strings.Join(n.Runs, ", "))
 	}
 	if n.File != "" {
 		return fmt.Sprintf("σ from %s, recorded in %s", from, n.File)
@@ -140,10 +152,15 @@ func closeTo(a, b float64) bool {
 	return math.Abs(a-b) <= 1e-9*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
 }
 
-// noiseHeader starts a noise file: the format and version.
-const noiseHeader = "# meshbench gate noise v1"
+// noiseHeader starts a noise file: the format and version. Version 1
+// files (no pooled_median column) are still read, their pooled median
+// taken as the baseline's own.
+const (
+	noiseHeader   = "# meshbench gate noise v2"
+	noiseHeaderV1 = "# meshbench gate noise v1"
+)
 
-var noiseColumns = []string{"target", "rate", "metric", "unit", "n", "median", "mad", "sigma"}
+var noiseColumns = []string{"target", "rate", "metric", "unit", "n", "median", "mad", "sigma", "pooled_median"}
 
 // WriteNoise writes n as TSV: a header comment, "# baseline ID", "# runs
 // ID,ID", the column names, one line per entry. sigma is 1.4826 × mad,
@@ -155,8 +172,8 @@ func WriteNoise(w io.Writer, n *Noise) error {
 	fmt.Fprintf(bw, "# runs %s\n", strings.Join(n.Runs, ","))
 	fmt.Fprintln(bw, strings.Join(noiseColumns, "\t"))
 	for _, e := range n.Entries {
-		fmt.Fprintf(bw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", e.Target, fmtFloat(e.Rate), e.Metric, e.Unit, e.N,
-			fmtFloat(e.Median), fmtFloat(e.MAD), fmtFloat(e.Sigma()))
+		fmt.Fprintf(bw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e.Target, fmtFloat(e.Rate), e.Metric, e.Unit, e.N,
+			fmtFloat(e.Median), fmtFloat(e.MAD), fmtFloat(e.Sigma()), fmtFloat(e.Pooled))
 	}
 	return bw.Flush()
 }
@@ -181,7 +198,12 @@ func ReadNoise(r io.Reader) (*Noise, error) {
 		line++
 		return sc.Text(), true
 	}
-	if l, ok := next(); !ok || l != noiseHeader {
+	columns := noiseColumns
+	switch l, _ := next(); l {
+	case noiseHeader:
+	case noiseHeaderV1:
+		columns = noiseColumns[:len(noiseColumns)-1]
+	default:
 		return nil, fmt.Errorf("line 1: want %q", noiseHeader)
 	}
 	l, ok := next()
@@ -194,15 +216,15 @@ func ReadNoise(r io.Reader) (*Noise, error) {
 		return nil, fmt.Errorf("line 3: want \"# runs ID,...\"")
 	}
 	n.Runs = strings.Split(strings.TrimPrefix(l, "# runs "), ",")
-	if l, ok = next(); !ok || l != strings.Join(noiseColumns, "\t") {
-		return nil, fmt.Errorf("line 4: want the columns %q", strings.Join(noiseColumns, " "))
+	if l, ok = next(); !ok || l != strings.Join(columns, "\t") {
+		return nil, fmt.Errorf("line 4: want the columns %q", strings.Join(columns, " "))
 	}
 	for {
 		l, ok := next()
 		if !ok {
 			break
 		}
-		e, err := parseNoiseLine(l)
+		e, err := parseNoiseLine(l, len(columns))
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
@@ -214,10 +236,12 @@ func ReadNoise(r io.Reader) (*Noise, error) {
 	return n, nil
 }
 
-func parseNoiseLine(l string) (NoiseEntry, error) {
+// parseNoiseLine parses one entry of a file with the first cols of
+// noiseColumns (all, or all but pooled_median in version 1).
+func parseNoiseLine(l string, cols int) (NoiseEntry, error) {
 	f := strings.Split(l, "\t")
-	if len(f) != len(noiseColumns) {
-		return NoiseEntry{}, fmt.Errorf("%d fields, want %d", len(f), len(noiseColumns))
+	if len(f) != cols {
+		return NoiseEntry{}, fmt.Errorf("%d fields, want %d", len(f), cols)
 	}
 	e := NoiseEntry{Target: f[0], Metric: f[2], Unit: f[3]}
 	if _, ok := metricByName(e.Metric); !ok {
@@ -233,6 +257,10 @@ func parseNoiseLine(l string) (NoiseEntry, error) {
 	}
 	e.Rate, e.Median, e.MAD = num(1), num(5), num(6)
 	sigma := num(7)
+	e.Pooled = e.Median
+	if cols > 8 {
+		e.Pooled = num(8)
+	}
 	if err != nil {
 		return e, err
 	}

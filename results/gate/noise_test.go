@@ -48,8 +48,45 @@ func TestNoiseFromMoreRuns(t *testing.T) {
 	if alone.Sigma == pooled.Sigma || alone.Limit == pooled.Limit {
 		t.Errorf("pooled noise did not change σ or the limit: %v/%v vs %v/%v", alone.Sigma, alone.Limit, pooled.Sigma, pooled.Limit)
 	}
-	if pooled.NB != 5 {
-		t.Errorf("n_b = %d: the baseline median still comes from its own 5 repetitions", pooled.NB)
+	// The reference value is the median of every pooled repetition, and
+	// n_b counts them: one run's median is one draw, and a baseline run
+	// that sat high would let a regression of that size through.
+	n := MeasureNoise(base, opt, load(t, "noisy.json"), generate("x", 99, 1))
+	e, _ := n.lookup(mp, 1000, "added_p99")
+	if pooled.NB != e.N || e.N <= alone.NB {
+		t.Errorf("n_b = %d, want the %d pooled repetitions (alone: %d)", pooled.NB, e.N, alone.NB)
+	}
+	if pooled.Baseline != e.Pooled || e.Pooled == alone.Baseline {
+		t.Errorf("baseline value %v, want the pooled median %v (the baseline's own: %v)", pooled.Baseline, e.Pooled, alone.Baseline)
+	}
+}
+
+// A version 1 noise file (no pooled median) still reads; its reference is
+// the baseline's own median, as it was when it was written.
+func TestReadNoiseV1(t *testing.T) {
+	var buf bytes.Buffer
+	n := MeasureNoise(load(t, "base.json"), DefaultOptions(), load(t, "noisy.json"))
+	if err := WriteNoise(&buf, n); err != nil {
+		t.Fatal(err)
+	}
+	var v1 []string
+	for i, l := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+		switch {
+		case i == 0:
+			l = noiseHeaderV1
+		case i >= 3:
+			l = l[:strings.LastIndex(l, "\t")]
+		}
+		v1 = append(v1, l)
+	}
+	got, err := ReadNoise(strings.NewReader(strings.Join(v1, "\n") + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range got.Entries {
+		if e.Pooled != e.Median || e.Median != n.Entries[i].Median || e.N != n.Entries[i].N {
+			t.Errorf("entry %d: %+v, want pooled = median = %v", i, e, n.Entries[i].Median)
+		}
 	}
 }
 
@@ -97,7 +134,7 @@ func TestReadNoiseErrors(t *testing.T) {
 		{"header", func(l []string) { l[0] = "# something else" }, "line 1: want"},
 		{"baseline line", func(l []string) { l[1] = "baseline x" }, "line 2"},
 		{"columns", func(l []string) { l[3] = "target\trate" }, "line 4: want the columns"},
-		{"field count", func(l []string) { l[4] = "meshproxy\t1000" }, "line 5: 2 fields, want 8"},
+		{"field count", func(l []string) { l[4] = "meshproxy\t1000" }, "line 5: 2 fields, want 9"},
 		{"metric", func(l []string) { l[4] = strings.Replace(l[4], "added_p50", "p50", 1) }, `line 5: metric "p50"`},
 		{"number", func(l []string) { l[4] = strings.Replace(l[4], "\t1000\t", "\tfast\t", 1) }, `line 5: rate "fast": not a number`},
 		{"sigma", func(l []string) {
