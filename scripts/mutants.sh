@@ -160,6 +160,39 @@ mutant no-recovery-probe \
 	'						_ = e' \
 	'./proxy/internal/balance ./proxy/internal/sidecar' '^(TestProbeEndsEjection|TestEndpointRecoversAfterRestart)$'
 
+mutant websocket-upgrade-dropped \
+	"a WebSocket handshake reaches the upstream without Upgrade and Connection" \
+	proxy/internal/http1/write.go \
+	'		dst = append(dst, "Connection: keep-alive\r\n"...)
+	case r.WebSocket:
+		dst = append(dst, webSocketFields...)' \
+	'		dst = append(dst, "Connection: keep-alive\r\n"...)
+	case r.WebSocket:' \
+	./proxy/internal/sidecar '^TestWebSocket$'
+
+mutant upgrade-any-protocol \
+	"any Upgrade protocol (h2c included) is taken for WebSocket and forwarded" \
+	proxy/internal/http1/fields.go \
+	'		if equalFold(e, "websocket") {' \
+	'		if len(e) > 0 {' \
+	./proxy/internal/sidecar '^TestWebSocketRefusals$'
+
+mutant tunnel-early-bytes-wait \
+	"bytes a client sent right behind its WebSocket handshake wait for its next bytes" \
+	proxy/internal/engine/tunnel.go \
+	'	d.onTraffic() // bytes the client sent behind its handshake' \
+	'' \
+	./proxy/internal/sidecar '^TestWebSocket$'
+
+mutant tunnel-idle-as-failure \
+	"a WebSocket tunnel is held to the request timeout and ended as a stalled exchange (504 or cut), not as its 101" \
+	proxy/internal/engine/downstream.go \
+	'		if d.tunnel {
+			if o.IdleTimeout > 0' \
+	'		if false {
+			if o.IdleTimeout > 0' \
+	./proxy/internal/sidecar '^TestWebSocketTimeouts$'
+
 mutant truncation-not-outlier-failure \
 	"a response cut mid-body says nothing to outlier detection" \
 	proxy/internal/engine/upstream.go \

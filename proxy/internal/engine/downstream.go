@@ -65,6 +65,8 @@ type downConn struct {
 	bodyScan    http1.ChunkedScanner
 	bodyDone    bool
 
+	websocket   bool // the request asks to switch to WebSocket (tunnel.go)
+	tunnel      bool // the upstream agreed: bytes are copied both ways unparsed
 	respStarted bool // a response head (or local reply) has gone to the client
 	closeAfter  bool // close the connection once this response is written
 	keepAlive10 bool // HTTP/1.0 client that asked for keep-alive
@@ -202,6 +204,7 @@ func (d *downConn) resetExchange(t *route.Table) {
 	d.table, d.rule, d.backend, d.ep, d.up = t, nil, nil, nil, nil
 	d.series = d.l.requestSeries(t, d.inbound, nil, nil)
 	d.attempts = 0
+	d.websocket, d.tunnel = false, false
 	d.respStarted = false
 	d.closeAfter = d.l.p.draining.Load()
 	d.keepAlive10 = false
@@ -218,6 +221,7 @@ func (d *downConn) dispatch(head []byte) {
 	d.resetExchange(p.table.Load())
 	r := &l.req
 	d.isHEAD = r.IsHEAD
+	d.websocket = r.WebSocket
 	d.bodyLeft, d.bodyChunked = r.BodyLength()
 	d.bodyDone = !d.bodyChunked && d.bodyLeft == 0
 	d.bodyless = d.bodyDone
@@ -360,7 +364,9 @@ func (d *downConn) forwardBody() bool {
 		return false
 	}
 	var n int
-	if d.bodyChunked {
+	if d.tunnel {
+		n = len(buf) // no framing: everything until either side closes
+	} else if d.bodyChunked {
 		var err error
 		var done bool
 		n, done, err = d.bodyScan.Scan(buf)
@@ -511,6 +517,13 @@ func (d *downConn) checkTimeouts(now int64, o *Options) {
 			d.closeConn()
 		}
 	case dsBody, dsWait:
+		if d.tunnel {
+			if o.IdleTimeout > 0 && now-d.lastActive > int64(o.IdleTimeout) {
+				d.l.p.idleTimeouts.Inc()
+				d.closeConn() // an idle WebSocket ends; onClosed records it
+			}
+			return
+		}
 		if d.deadline != 0 && now > d.deadline {
 			d.l.p.timeouts.Inc()
 			d.endpointFailed()
@@ -597,6 +610,9 @@ func (d *downConn) onClosed() {
 	}
 	d.l.downs.remove(d)
 	d.l.p.activeConns(d.inbound).Add(-1)
+	if d.tunnel {
+		d.tunnelClosed()
+	}
 	if d.up != nil {
 		// The client left mid-exchange: the upstream connection is in an
 		// unknown state and cannot be reused.

@@ -123,6 +123,7 @@ type Proxy struct {
 	bufferOverflow         *metrics.Counter
 	timeouts               *metrics.Counter
 	idleTimeouts           *metrics.Counter
+	webSocketUpgrades      *metrics.Counter
 	cut                    cutCounters
 	rejectedConns          *metrics.Counter
 	upstreamProtocolErrors *metrics.Counter
@@ -189,6 +190,7 @@ func New(opts Options, table *route.Table, reg *metrics.Registry) (*Proxy, error
 			"direction", direction(i >= 2), "resumed", strconv.FormatBool(i%2 == 1))
 	}
 	p.timeouts = reg.Counter("meshproxy_request_timeouts_total", "Requests that hit their request timeout.")
+	p.webSocketUpgrades = reg.Counter("meshproxy_websocket_upgrades_total", "WebSocket handshakes the upstream accepted (101): the exchange became a tunnel.")
 	p.idleTimeouts = reg.Counter("meshproxy_exchange_idle_timeouts_total", "Exchanges ended because no byte moved either way for timeouts.idle (answered 504 when the upstream stalled, 408 when the client stalled its body, cut when the response had started).")
 	p.cut.init(reg)
 	p.upstreamProtocolErrors = reg.Counter("meshproxy_upstream_protocol_errors_total",

@@ -51,6 +51,11 @@ func (f *flowControl) init(o *Options, reg *metrics.Registry) {
 // with limit the mark in force (high while reading, low while paused: the
 // gap keeps a connection from toggling at every event).
 func (d *downConn) readsWanted(limit int) bool {
+	if d.tunnel {
+		// The two directions of a tunnel are independent: only the
+		// upstream's backlog holds the client back.
+		return d.up != nil && d.up.io.outbound() <= limit
+	}
 	if d.io.outbound() > limit {
 		return false // the client is not taking its responses
 	}

@@ -264,8 +264,11 @@ func (u *upConn) onHead(head []byte) bool {
 	status := u.resp.Status
 	if status >= 100 && status < 200 {
 		if status == 101 {
-			// Upgrade is hop-by-hop and never forwarded, so a 101 is a
-			// protocol violation by the upstream.
+			if d.websocket && u.resp.WebSocket {
+				return u.switchToWebSocket(head)
+			}
+			// Only a WebSocket handshake forwards Upgrade: any other
+			// 101 is a protocol violation by the upstream.
 			u.failExchange(502, "unexpected_upgrade")
 			return false
 		}
@@ -423,6 +426,9 @@ func (u *upConn) onPeerClosed() {
 	}
 	u.down, d.up = nil, nil
 	switch {
+	case d.tunnel:
+		d.tunnelClosed()
+		d.endExchange() // closeAfter is set: the client conn closes once flushed
 	case u.headDone && u.kind == http1.BodyUntilClose:
 		// The close is the end of the body.
 		u.flushHead(d)

@@ -209,8 +209,11 @@ type fieldState struct {
 
 	connClose     bool
 	connKeepAlive bool
-	connOptions   int // tokens other than close / keep-alive
+	connUpgrade   bool // Connection lists "upgrade"
+	connOptions   int  // tokens other than close / keep-alive
 	connection    Span
+
+	upgradeWebSocket bool // an Upgrade line lists the protocol "websocket"
 
 	expectContinue bool
 	xff            Span
@@ -290,6 +293,8 @@ func (f *fieldState) observe(buf []byte, h Header, kind headerKind) *Error {
 		f.host = h.Value
 	case kindExpect:
 		f.expectContinue = equalFold(v, "100-continue")
+	case kindUpgrade:
+		return f.upgradeField(v)
 	case kindXForwardedFor:
 		if f.xffCount == 0 {
 			f.xff = h.Value
@@ -347,6 +352,9 @@ func (f *fieldState) connectionField(v []byte) *Error {
 		case equalFold(e, "keep-alive"):
 			f.connKeepAlive = true
 		default:
+			if equalFold(e, "upgrade") {
+				f.connUpgrade = true
+			}
 			f.connOptions++
 			if f.connOptions > MaxConnectionOptions {
 				return ErrBadConnection
@@ -355,6 +363,25 @@ func (f *fieldState) connectionField(v []byte) *Error {
 	}
 	return nil
 }
+
+// upgradeField records whether an Upgrade line (RFC 9110 7.8: a list of
+// protocol-name ["/" protocol-version]) offers WebSocket (RFC 6455 4.1:
+// exactly "websocket", case-insensitive). Other protocols are never
+// switched to: Upgrade is hop-by-hop and dropped, so "h2c" in particular
+// never reaches an upstream (h2c smuggling past the proxy's routing).
+func (f *fieldState) upgradeField(v []byte) *Error {
+	it := listIter{v: v}
+	for e, ok := it.next(); ok; e, ok = it.next() {
+		if equalFold(e, "websocket") {
+			f.upgradeWebSocket = true
+		}
+	}
+	return nil
+}
+
+// webSocket reports whether the head asks for (or, in a 101, agrees to) a
+// switch to WebSocket: "Upgrade: websocket" and "Connection: upgrade".
+func (f *fieldState) webSocket() bool { return f.connUpgrade && f.upgradeWebSocket }
 
 // framingError applies the cross-field framing rules of RFC 9112 6.1 once the
 // whole field section is known.

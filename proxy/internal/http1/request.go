@@ -31,6 +31,12 @@ type Request struct {
 	// Every Connection line is honoured for KeepAlive and hop-by-hop removal.
 	Connection Span
 
+	// WebSocket reports an HTTP/1.1 GET without a body that asks to switch
+	// to WebSocket ("Upgrade: websocket" and "Connection: upgrade", RFC
+	// 6455 4.1). AppendRequestHead then forwards those two fields, which it
+	// drops from every other request.
+	WebSocket bool
+
 	// AbsoluteForm reports that the target was in absolute-form; Host then
 	// holds its authority and the target is rewritten to origin-form when
 	// forwarded.
@@ -63,7 +69,7 @@ func (r *Request) Reset() {
 	r.ContentLength = -1
 	r.Chunked, r.KeepAlive, r.ExpectContinue, r.IsHEAD = false, false, false, false
 	r.Connection = Span{}
-	r.AbsoluteForm = false
+	r.AbsoluteForm, r.WebSocket = false, false
 	r.XForwardedFor, r.NumXForwardedFor = Span{}, 0
 	r.NumUnderscoreNames = 0
 	r.hasHostHeader = false
@@ -146,6 +152,8 @@ func parseRequest(buf []byte, maxHeaderBytes int, r *Request) (int, *Error) {
 	r.XForwardedFor, r.NumXForwardedFor = f.xff, f.xffCount
 	r.NumUnderscoreNames = f.underscores
 	r.hasHostHeader = f.hosts > 0
+	r.WebSocket = f.webSocket() && r.Minor == 1 && !f.teSeen && f.contentLength <= 0 &&
+		string(r.Method.Bytes(buf)) == "GET"
 	if !r.AbsoluteForm {
 		r.Host = f.host
 	}

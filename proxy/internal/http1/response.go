@@ -17,6 +17,10 @@ type Response struct {
 	KeepAlive bool
 	// Connection is the value of the last Connection header (empty if none).
 	Connection Span
+	// WebSocket reports a 101 that switches to WebSocket ("Upgrade:
+	// websocket" and "Connection: upgrade"); AppendResponseHead forwards
+	// those two fields for it.
+	WebSocket bool
 
 	meta fieldMeta
 }
@@ -29,6 +33,7 @@ func (r *Response) Reset() {
 	r.ContentLength = -1
 	r.Chunked, r.KeepAlive = false, false
 	r.Connection = Span{}
+	r.WebSocket = false
 	r.meta.drop = [len(r.meta.drop)]uint64{}
 }
 
@@ -118,6 +123,7 @@ func parseResponse(buf []byte, maxHeaderBytes int, r *Response) (int, *Error) {
 	r.Chunked = f.teSeen
 	r.KeepAlive = f.keepAlive(r.Minor)
 	r.Connection = f.connection
+	r.WebSocket = r.Status == 101 && f.webSocket()
 	return n, nil
 }
 

@@ -28,6 +28,8 @@ import "strconv"
 //     empty clientIP passes X-Forwarded-For through unchanged.
 //   - An HTTP/1.0 request gets "Connection: keep-alive" so the upstream
 //     connection can be reused.
+//   - A WebSocket handshake (r.WebSocket) gets "Upgrade: websocket" and
+//     "Connection: upgrade" back, in that canonical form.
 //   - extra (raw "Name: value\r\n" lines, may be nil) goes last before the
 //     final CRLF.
 func AppendRequestHead(dst, buf []byte, r *Request, clientIP []byte, extra []byte) []byte {
@@ -74,12 +76,19 @@ func AppendRequestHead(dst, buf []byte, r *Request, clientIP []byte, extra []byt
 	if mergeXFF && !xffDone {
 		dst = appendField(dst, "X-Forwarded-For", clientIP)
 	}
-	if r.Minor == 0 {
+	switch {
+	case r.Minor == 0:
 		dst = append(dst, "Connection: keep-alive\r\n"...)
+	case r.WebSocket:
+		dst = append(dst, webSocketFields...)
 	}
 	dst = append(dst, extra...)
 	return append(dst, "\r\n"...)
 }
+
+// webSocketFields are the hop-by-hop fields of a WebSocket handshake, sent
+// on each hop in place of whatever spelling the peer used.
+const webSocketFields = "Upgrade: websocket\r\nConnection: upgrade\r\n"
 
 // appendOriginTarget appends the request-target to send upstream.
 func (r *Request) appendOriginTarget(dst, buf []byte) []byte {
@@ -120,7 +129,9 @@ func (r *Request) appendMergedXFF(dst, buf, name []byte, first int, clientIP []b
 // hop-by-hop ones (as for AppendRequestHead; Content-Length and
 // Transfer-Encoding re-emitted canonically), then "Connection: close" when
 // closeAfter, else "Connection: keep-alive" when keepAlive10 (an HTTP/1.0
-// client that asked for keep-alive), then extra and the final CRLF.
+// client that asked for keep-alive), then extra and the final CRLF. A 101
+// switching to WebSocket (r.WebSocket) gets "Upgrade: websocket" and
+// "Connection: upgrade" instead of either Connection line.
 // It does not allocate when dst has enough capacity.
 func AppendResponseHead(dst, buf []byte, r *Response, closeAfter, keepAlive10 bool, extra []byte) []byte {
 	dst = append(dst, "HTTP/1.1 "...)
@@ -156,6 +167,8 @@ func AppendResponseHead(dst, buf []byte, r *Response, closeAfter, keepAlive10 bo
 		}
 	}
 	switch {
+	case r.WebSocket:
+		dst = append(dst, webSocketFields...)
 	case closeAfter:
 		dst = append(dst, "Connection: close\r\n"...)
 	case keepAlive10:

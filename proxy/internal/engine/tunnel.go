@@ -1,0 +1,51 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/meshbench/meshbench/proxy/internal/http1"
+)
+
+// WebSocket (RFC 6455) through the proxy. A GET that asks to switch
+// (http1.Request.WebSocket) is routed, authorized and forwarded like any
+// request, with "Upgrade: websocket" and "Connection: upgrade" kept. If the
+// upstream answers 101 agreeing to WebSocket, the exchange becomes a tunnel:
+// the 101 goes to the client and from then on bytes are copied both ways
+// unparsed, with the same flow control as bodies (reads of one side pause
+// while the other side has more than the high-water mark queued), until
+// either side closes, which closes the other. The route's request timeout
+// bounds the handshake only; an open tunnel ends when no byte has moved
+// either way for timeouts.idle, as nginx's proxy_read_timeout and Envoy's
+// stream idle timeout end idle WebSockets. Any other answer to the
+// handshake (a 200, a 403, ...) is an ordinary response; a 101 the request
+// did not ask for, or to another protocol, is still a 502
+// unexpected_upgrade. The tunnel is recorded once, as a 101, when it ends.
+
+// switchToWebSocket handles a 101 that agrees to the WebSocket handshake
+// of the current request: the head goes to the client and both
+// connections become a tunnel. It reports whether the upstream's onTraffic
+// loop should continue (with the first tunnelled bytes, if any).
+func (u *upConn) switchToWebSocket(head []byte) bool {
+	d := u.down
+	u.kind, u.left = http1.BodyUntilClose, 0
+	u.noReuse, u.headDone = true, true
+	d.closeAfter, d.respStarted = true, true
+	d.out = http1.AppendResponseHead(d.out[:0], head, &u.resp, false, false, nil)
+	u.io.discard(len(head))
+	u.l.p.webSocketUpgrades.Inc()
+	if !d.write(d.out) || u.closed {
+		return false
+	}
+	d.tunnel = true // checkTimeouts: from now on only the idle timeout applies
+	d.state, d.bodyDone = dsBody, false
+	d.onTraffic() // bytes the client sent behind its handshake
+	return !u.closed && u.down == d
+}
+
+// tunnelClosed records a tunnel that ended because either side closed or
+// it idled out: it is the 101 exchange, completed.
+func (d *downConn) tunnelClosed() {
+	d.tunnel = false
+	d.series.Observe(101, time.Duration(monotime()-d.start))
+	d.endpointAnswered(101)
+}
