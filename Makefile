@@ -6,7 +6,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build test test-root vet bench report gate gate-run baseline gate-eval gate-eval-runs bench-go bench-hop bench-pair bench-load bench-idle fuzz mutants clean
+.PHONY: all build test test-root vet bench report gate gate-run baseline gate-eval gate-eval-runs bench-go bench-hop bench-pair bench-load bench-idle bench-tailnoise fuzz mutants clean
 
 all: build
 
@@ -128,6 +128,13 @@ bench-load: build
 # 0 and 1; MESHPROXY_TREE=DIR measures another checkout's bin/meshproxy).
 bench-idle: build
 	scripts/idlebench.sh
+
+# make bench-tailnoise: how steady added p50/p99 are from step to step when
+# the direct path and meshproxy are measured one after the other (as the gate
+# does) or at once (scripts/tailnoise.sh, about 8 minutes; raw rows under
+# results/standalone/tailnoise).
+bench-tailnoise: build
+	scripts/tailnoise.sh
 
 .PHONY: report-standalone
 report-standalone:
