@@ -53,6 +53,13 @@ mutant gate-reference-one-run \
 	'	_ = e.Pooled' \
 	./results/gate '^TestNoiseFromMoreRuns$'
 
+mutant tailnoise-not-added \
+	"the tail-noise section reports meshproxy's latency, not what it adds over the direct path of the same round" \
+	results/standalone/tailnoise.go \
+	'			out = append(out, (p.p-p.d)/1000)' \
+	'			out = append(out, p.p/1000)' \
+	./results/standalone '^TestRenderFigures$'
+
 mutant soak-rss-growth-ignored \
 	"the soak's RSS flatness verdict passes a proxy whatever its memory grew" \
 	results/aggregate/soak.go \

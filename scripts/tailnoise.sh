@@ -71,7 +71,7 @@ wait_port "$MESH_PORT"
 raw_open tailnoise
 raw_meta rates "$RATES"
 raw_meta reps "$REPS"
-raw_meta load "open loop, 16 connections, 10 s after 2 s warm-up, GET with 1 KiB response; meshload on CPU 0, echo and meshproxy (eventLoops 1) on CPU 1"
+raw_meta params "open loop, 16 connections, 10 s after 2 s warm-up, GET with 1 KiB response; meshload on CPU 0, echo and meshproxy (eventLoops 1) on CPU 1"
 printf "date\tcommit\trate\tround\tmode\ttarget\tp50_us\tp99_us\tp999_us\tachieved_rate\tfailures\tloadavg1\tother_cores\tsteal_pct\n" >>"$RAW"
 
 # load RATE URL OUT: one meshload step.

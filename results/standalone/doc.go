@@ -114,8 +114,10 @@ func RenderFile(p, display string) (string, error) {
 		return renderLoad(t, display)
 	case "idlebench":
 		return renderIdle(t, display)
+	case "tailnoise":
+		return renderTail(t, display)
 	}
-	return "", fmt.Errorf("%s: unknown bench %q (want hopbench, pairbench, loadbench or idlebench)", p, bench)
+	return "", fmt.Errorf("%s: unknown bench %q (want hopbench, pairbench, loadbench, idlebench or tailnoise)", p, bench)
 }
 
 // Update rewrites every standalone section of doc from the newest raw file

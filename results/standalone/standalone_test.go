@@ -67,6 +67,7 @@ func TestRenderGolden(t *testing.T) {
 		"loadbench/20261201T100000Z.tsv",
 		"idlebench/20261201T100000Z.tsv",
 		"gobench/20261201T100000Z.txt",
+		"tailnoise/20261201T100000Z.tsv",
 	} {
 		t.Run(fixture, func(t *testing.T) {
 			got, err := RenderFile(filepath.Join("testdata", fixture), fixture)
@@ -97,6 +98,13 @@ func TestRenderFigures(t *testing.T) {
 		fixture string
 		want    []string
 	}{
+		// added p99 per round 0.2, 0.1, 0.8 ms: median 0.2, MAD 0.1;
+		// 2.378 × 1.4826 × 0.1 / 0.2 = 176 %. Concurrent: 0.2, 0.21, 0.19:
+		// MAD 0.01, 18 %.
+		{"tailnoise/20261201T100000Z.tsv", []string{
+			"| 1000 | sequential | 0.050 (0.000) | 0.200 (0.100) | 0.600 | 176 % | 3 | 0 |",
+			"| 1000 | concurrent | 0.030 (0.000) | 0.200 (0.010) | 1.050 | 18 % | 3 | 0 |",
+		}},
 		{"hopbench/20261201T100000Z.tsv", []string{
 			// direct req/s 30000.5, 10000.4, 20000.6: median is the middle, not the first or mean
 			"| direct | 20,001 (10,000–30,000) |",
