@@ -200,6 +200,34 @@ mutant tunnel-idle-as-failure \
 			if o.IdleTimeout > 0' \
 	./proxy/internal/sidecar '^TestWebSocketTimeouts$'
 
+mutant echo-h2c-not-detected \
+	"the echo takes every connection for HTTP/1.1, so h2c and gRPC clients get no answer" \
+	scenarios/echo/h2.go \
+	'		case n == len(buf):
+			return true, nil' \
+	'		case n == len(buf):
+			return false, nil' \
+	./scenarios/echo '^(TestH2CEcho|TestGRPCEcho)$'
+
+mutant echo-grpc-status-ignored \
+	"the echo ignores echo-grpc-status and answers every call OK" \
+	scenarios/echo/grpc.go \
+	'	if len(v) == 0 {
+		return nil
+	}' \
+	'	if true {
+		return nil
+	}' \
+	./scenarios/echo '^TestGRPCEcho$'
+
+mutant proxy-links-grpc \
+	"meshproxy links the gRPC library" \
+	proxy/cmd/meshproxy/main.go \
+	'import (' \
+	'import (
+	_ "google.golang.org/grpc"' \
+	./proxy/cmd/meshproxy '^TestNoTestOnlyDependencies$'
+
 mutant truncation-not-outlier-failure \
 	"a response cut mid-body says nothing to outlier detection" \
 	proxy/internal/engine/upstream.go \

@@ -20,6 +20,10 @@
 // Every response carries "X-Echo-Name: NAME" so tests can tell backends
 // apart. GET /stats answers {"requests": N} and is not itself counted.
 // Malformed parameters get a 400 with a one-line reason.
+//
+// The same port speaks h2c with prior knowledge (the same echo over HTTP/2)
+// and gRPC (service meshbench.echo.v1.Echo, echo.proto): see h2.go and
+// grpc.go.
 package echo
 
 import (
@@ -29,12 +33,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"google.golang.org/grpc"
 )
 
 const (
@@ -105,6 +111,9 @@ type Server struct {
 	closeErr  error
 
 	conns sync.Map // net.Conn -> *atomic.Int32 holding its fasthttp.ConnState
+
+	mux  *mux         // sorts connections into HTTP/1.1 and h2c (h2.go)
+	grpc *grpc.Server // the gRPC service on h2c (grpc.go)
 }
 
 // Start listens on opts.Listen and serves in the background. It returns once
@@ -152,9 +161,10 @@ func Start(opts Options) (*Server, error) {
 		// already gets the error, and the CLI's stderr stays one line.
 		Logger: discardLogger{},
 	}
+	s.mux = newMux(ln, s.h2Server())
 	go func() {
 		defer close(s.served)
-		s.srv.Serve(ln) //nolint:errcheck // Serve returns nil on Shutdown; accept errors end it either way
+		s.srv.Serve(s.mux) //nolint:errcheck // Serve returns nil on Shutdown; accept errors end it either way
 	}()
 	return s, nil
 }
@@ -177,9 +187,10 @@ func (s *Server) Close() error {
 		// Closing the listener here rather than leaving it to Shutdown also
 		// covers a Close that races Start: if Serve has not registered the
 		// listener yet, Shutdown would find nothing to close.
-		if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := s.mux.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.closeErr = err
 		}
+		s.grpc.Stop() // h2c connections were closed with the mux
 		// fasthttp's Shutdown closes keep-alive connections between requests
 		// but not fresh ones that have yet to send a byte, which load
 		// generators open ahead of time; it would wait out the grace period
@@ -300,58 +311,106 @@ func badRequest(param string, value []byte, want string) *requestError {
 	return &requestError{fasthttp.StatusBadRequest, fmt.Sprintf("bad %s=%q: want %s\n", param, value, want)}
 }
 
-func (s *Server) serveEcho(ctx *fasthttp.RequestCtx) *requestError {
-	size, delay, status, echo, chunked := s.size, s.delay, fasthttp.StatusOK, "", false
-	if args := ctx.QueryArgs(); args.Len() > 0 {
-		if v := args.Peek("size"); v != nil {
-			n, err := fasthttp.ParseUint(v)
-			if err != nil || n > MaxSize {
-				return badRequest("size", v, fmt.Sprintf("bytes in 0..%d", MaxSize))
-			}
-			size = n
-		}
-		if v := args.Peek("delay"); v != nil {
-			d, err := time.ParseDuration(string(v))
-			if err != nil || d < 0 || d > MaxDelay {
-				return badRequest("delay", v, fmt.Sprintf("a Go duration in 0..%v, e.g. 250ms", MaxDelay))
-			}
-			delay = d
-		}
-		if v := args.Peek("status"); v != nil {
-			n, err := fasthttp.ParseUint(v)
-			if err != nil || n < 200 || n > 599 {
-				return badRequest("status", v, "a status code in 200..599")
-			}
-			status = n
-		}
-		if v := args.Peek("echo"); v != nil {
-			switch string(v) {
-			case "headers", "body":
-				echo = string(v)
-			default:
-				return badRequest("echo", v, "headers or body")
-			}
-		}
-		if v := args.Peek("chunked"); v != nil {
-			switch string(v) {
-			case "1", "true":
-				chunked = true
-			case "0", "false":
-			default:
-				return badRequest("chunked", v, "1 or 0")
-			}
-		}
-	}
+// params are a request's query parameters (see the package comment), with
+// the server's options where the query says nothing.
+type params struct {
+	size    int
+	delay   time.Duration
+	status  int
+	echo    string // "", "headers" or "body"
+	chunked bool
+}
 
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-s.quit:
-			t.Stop()
-			return &requestError{fasthttp.StatusServiceUnavailable, statusClosing}
+// peeker is a query: *fasthttp.Args on HTTP/1.1 (no allocation), a
+// urlQuery on HTTP/2.
+type peeker interface{ Peek(key string) []byte }
+
+// urlQuery adapts url.Values to peeker.
+type urlQuery url.Values
+
+func (q urlQuery) Peek(key string) []byte {
+	if v, ok := q[key]; ok && len(v) > 0 {
+		return []byte(v[0])
+	}
+	return nil
+}
+
+// parseParams reads the query parameters; one definition for HTTP/1.1 and
+// HTTP/2. q is nil when the request has no query.
+func (s *Server) parseParams(q peeker) (params, *requestError) {
+	p := params{size: s.size, delay: s.delay, status: fasthttp.StatusOK}
+	if q == nil {
+		return p, nil
+	}
+	if v := q.Peek("size"); v != nil {
+		n, err := fasthttp.ParseUint(v)
+		if err != nil || n > MaxSize {
+			return p, badRequest("size", v, fmt.Sprintf("bytes in 0..%d", MaxSize))
+		}
+		p.size = n
+	}
+	if v := q.Peek("delay"); v != nil {
+		d, err := time.ParseDuration(string(v))
+		if err != nil || d < 0 || d > MaxDelay {
+			return p, badRequest("delay", v, fmt.Sprintf("a Go duration in 0..%v, e.g. 250ms", MaxDelay))
+		}
+		p.delay = d
+	}
+	if v := q.Peek("status"); v != nil {
+		n, err := fasthttp.ParseUint(v)
+		if err != nil || n < 200 || n > 599 {
+			return p, badRequest("status", v, "a status code in 200..599")
+		}
+		p.status = n
+	}
+	if v := q.Peek("echo"); v != nil {
+		switch string(v) {
+		case "headers", "body":
+			p.echo = string(v)
+		default:
+			return p, badRequest("echo", v, "headers or body")
 		}
 	}
+	if v := q.Peek("chunked"); v != nil {
+		switch string(v) {
+		case "1", "true":
+			p.chunked = true
+		case "0", "false":
+		default:
+			return p, badRequest("chunked", v, "1 or 0")
+		}
+	}
+	return p, nil
+}
+
+// wait sleeps for d, cut short (with a 503) when the server closes.
+func (s *Server) wait(d time.Duration) *requestError {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+		return nil
+	case <-s.quit:
+		t.Stop()
+		return &requestError{fasthttp.StatusServiceUnavailable, statusClosing}
+	}
+}
+
+func (s *Server) serveEcho(ctx *fasthttp.RequestCtx) *requestError {
+	var q peeker
+	if args := ctx.QueryArgs(); args.Len() > 0 {
+		q = args
+	}
+	p, rerr := s.parseParams(q)
+	if rerr != nil {
+		return rerr
+	}
+	if rerr := s.wait(p.delay); rerr != nil {
+		return rerr
+	}
+	size, status, echo, chunked := p.size, p.status, p.echo, p.chunked
 
 	ctx.SetStatusCode(status)
 	resp := &ctx.Response

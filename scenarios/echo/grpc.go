@@ -1,0 +1,128 @@
+package echo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// The gRPC echo service (echo.proto beside this file):
+//
+//	service meshbench.echo.v1.Echo {
+//	  rpc Unary(Payload) returns (Payload);                // the request, echoed
+//	  rpc Stream(stream Payload) returns (stream Payload); // each message, echoed
+//	}
+//
+// Messages are echoed as the bytes they arrived as (a raw codec: no
+// protobuf decoding), so any client message type round-trips and the server
+// does no per-message work beyond a copy. Request metadata
+// "echo-grpc-status: N" (0..16) ends the call with that status instead, so
+// tests and load runs can make failures on purpose.
+
+// GRPCService and the full method names clients call.
+const (
+	GRPCService = "meshbench.echo.v1.Echo"
+	GRPCUnary   = "/" + GRPCService + "/Unary"
+	GRPCStream  = "/" + GRPCService + "/Stream"
+	// GRPCStatusKey is the request metadata key that chooses the status.
+	GRPCStatusKey = "echo-grpc-status"
+)
+
+// RawCodec passes gRPC messages through as bytes: Marshal takes a []byte
+// (or *[]byte), Unmarshal fills a *[]byte with a copy (the transport reuses
+// its buffer). Clients use it with grpc.ForceCodec to send and receive raw
+// messages (meshload and the tests).
+type RawCodec struct{}
+
+func (RawCodec) Name() string { return "proto" }
+
+func (RawCodec) Marshal(v any) ([]byte, error) {
+	switch m := v.(type) {
+	case []byte:
+		return m, nil
+	case *[]byte:
+		return *m, nil
+	}
+	return nil, fmt.Errorf("echo: raw codec cannot marshal %T", v)
+}
+
+func (RawCodec) Unmarshal(data []byte, v any) error {
+	m, ok := v.(*[]byte)
+	if !ok {
+		return fmt.Errorf("echo: raw codec cannot unmarshal into %T", v)
+	}
+	*m = append((*m)[:0], data...)
+	return nil
+}
+
+func newGRPCServer(s *Server) *grpc.Server {
+	g := grpc.NewServer(grpc.ForceServerCodec(RawCodec{}), grpc.MaxRecvMsgSize(MaxSize), grpc.MaxSendMsgSize(MaxSize))
+	g.RegisterService(&grpc.ServiceDesc{
+		ServiceName: GRPCService,
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "Unary",
+			Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				s.requests.Add(1)
+				var m []byte
+				if err := dec(&m); err != nil {
+					return nil, err
+				}
+				if err := chosenStatus(ctx); err != nil {
+					return nil, err
+				}
+				return m, nil
+			},
+		}},
+		Streams: []grpc.StreamDesc{{
+			StreamName:    "Stream",
+			ServerStreams: true,
+			ClientStreams: true,
+			Handler: func(_ any, stream grpc.ServerStream) error {
+				s.requests.Add(1)
+				if err := chosenStatus(stream.Context()); err != nil {
+					return err
+				}
+				for {
+					var m []byte
+					err := stream.RecvMsg(&m)
+					if errors.Is(err, io.EOF) {
+						return nil
+					}
+					if err != nil {
+						return err
+					}
+					if err := stream.SendMsg(m); err != nil {
+						return err
+					}
+				}
+			},
+		}},
+		Metadata: "echo.proto",
+	}, nil)
+	return g
+}
+
+// chosenStatus is the status the request's metadata asks for, nil for OK.
+func chosenStatus(ctx context.Context) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	v := md.Get(GRPCStatusKey)
+	if len(v) == 0 {
+		return nil
+	}
+	n, err := strconv.Atoi(v[0])
+	if err != nil || n < 0 || n > 16 {
+		return status.Errorf(codes.InvalidArgument, "bad %s=%q: want a gRPC status code in 0..16", GRPCStatusKey, v[0])
+	}
+	if n == 0 {
+		return nil
+	}
+	return status.Error(codes.Code(n), "echo: status chosen by "+GRPCStatusKey)
+}
