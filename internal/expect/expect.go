@@ -102,7 +102,7 @@ func status(s string) (int, error) {
 
 // Match reports whether code is in the set.
 func (s Set) Match(code int) bool {
-	if code < lowest || code > highest {
+	if code < 0 || code > highest {
 		return false
 	}
 	return s.bits[code/64]&(1<<(code%64)) != 0
@@ -118,6 +118,11 @@ func (s Set) Empty() bool {
 // gives the same set.
 func (s Set) String() string {
 	var parts []string
+	for c, name := range grpcCodes { // a gRPC set (ParseGRPC): names
+		if s.Match(c) {
+			parts = append(parts, name)
+		}
+	}
 	for c := lowest; c <= highest; {
 		if !s.Match(c) {
 			c++
@@ -152,4 +157,77 @@ func (s Set) all(lo, hi int) bool {
 		}
 	}
 	return true
+}
+
+// DefaultGRPC is the -expect spec of a gRPC run when none is given: OK.
+const DefaultGRPC = "OK"
+
+// grpcCodes are the gRPC status codes by their canonical names (the
+// numbering of google.golang.org/grpc/codes).
+var grpcCodes = []string{"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+	"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+	"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"}
+
+// GRPCName returns the canonical name of a gRPC status code ("UNAVAILABLE"
+// for 14), or the number when it is not one.
+func GRPCName(code int) string {
+	if code >= 0 && code < len(grpcCodes) {
+		return grpcCodes[code]
+	}
+	return strconv.Itoa(code)
+}
+
+// ParseGRPC reads a comma-separated list of gRPC status codes, each a
+// number 0..16 or its name ("OK", "unavailable"), or a range of numbers
+// ("0-2"). A gRPC run's set holds gRPC codes where an HTTP run's holds HTTP
+// statuses; Match works the same on both.
+func ParseGRPC(spec string) (Set, error) {
+	var s Set
+	if strings.TrimSpace(spec) == "" {
+		return s, errors.New("empty: want gRPC status codes such as OK or 0,5")
+	}
+	for i, item := range strings.Split(spec, ",") {
+		item = strings.TrimSpace(item)
+		lo, hi, err := grpcItem(item)
+		if err != nil {
+			if item == "" {
+				return Set{}, fmt.Errorf("item %d is empty", i+1)
+			}
+			return Set{}, fmt.Errorf("item %q: %w", item, err)
+		}
+		for c := lo; c <= hi; c++ {
+			s.bits[c/64] |= 1 << (c % 64)
+		}
+	}
+	return s, nil
+}
+
+var errGRPCItem = errors.New("want a gRPC status code 0-16, its name (OK, UNAVAILABLE, ...) or a range like 0-2")
+
+func grpcItem(item string) (lo, hi int, err error) {
+	for c, name := range grpcCodes {
+		if strings.EqualFold(item, name) {
+			return c, c, nil
+		}
+	}
+	code := func(s string) (int, error) {
+		c, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || c < 0 || c >= len(grpcCodes) {
+			return 0, errGRPCItem
+		}
+		return c, nil
+	}
+	if a, b, ok := strings.Cut(item, "-"); ok {
+		lo, err1 := code(a)
+		hi, err2 := code(b)
+		if err1 != nil || err2 != nil {
+			return 0, 0, errGRPCItem
+		}
+		if lo > hi {
+			return 0, 0, fmt.Errorf("range runs backwards (%d > %d)", lo, hi)
+		}
+		return lo, hi, nil
+	}
+	c, err := code(item)
+	return c, c, err
 }

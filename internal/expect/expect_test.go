@@ -133,3 +133,51 @@ func BenchmarkMatch(b *testing.B) {
 	}
 	_ = n
 }
+
+func TestParseGRPC(t *testing.T) {
+	for _, tc := range []struct {
+		spec, str string
+		match     []int
+		not       []int
+		err       string
+	}{
+		{spec: "OK", str: "OK", match: []int{0}, not: []int{1, 14, 200}},
+		{spec: "ok, unavailable", str: "OK,UNAVAILABLE", match: []int{0, 14}, not: []int{4}},
+		{spec: "0-2,5", str: "OK,CANCELLED,UNKNOWN,NOT_FOUND", match: []int{0, 1, 2, 5}, not: []int{3, 16}},
+		{spec: "17", err: `item "17"`},
+		{spec: "2xx", err: `item "2xx"`},
+		{spec: "3-1", err: "backwards"},
+		{spec: "", err: "empty"},
+	} {
+		s, err := ParseGRPC(tc.spec)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseGRPC(%q) err %v, want %q", tc.spec, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("ParseGRPC(%q): %v", tc.spec, err)
+		}
+		for _, c := range tc.match {
+			if !s.Match(c) {
+				t.Errorf("ParseGRPC(%q) does not match %d", tc.spec, c)
+			}
+		}
+		for _, c := range tc.not {
+			if s.Match(c) {
+				t.Errorf("ParseGRPC(%q) matches %d", tc.spec, c)
+			}
+		}
+		if s.String() != tc.str {
+			t.Errorf("ParseGRPC(%q).String() = %q, want %q", tc.spec, s.String(), tc.str)
+		}
+	}
+	if GRPCName(14) != "UNAVAILABLE" || GRPCName(99) != "99" {
+		t.Errorf("GRPCName: %q %q", GRPCName(14), GRPCName(99))
+	}
+	// An HTTP set never matches a gRPC code.
+	if MustParse("2xx").Match(0) {
+		t.Error("2xx matches gRPC OK")
+	}
+}

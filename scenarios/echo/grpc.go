@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -62,15 +63,23 @@ func (RawCodec) Unmarshal(data []byte, v any) error {
 	return nil
 }
 
-func newGRPCServer(s *Server) *grpc.Server {
-	g := grpc.NewServer(grpc.ForceServerCodec(RawCodec{}), grpc.MaxRecvMsgSize(MaxSize), grpc.MaxSendMsgSize(MaxSize))
+// NewGRPCServer returns a gRPC server with the echo service registered,
+// counting calls in requests (may be nil). The echo's own port uses it;
+// tests that need the service behind TLS serve it themselves (opts adds
+// grpc.Creds, for instance).
+func NewGRPCServer(requests *atomic.Uint64, opts ...grpc.ServerOption) *grpc.Server {
+	if requests == nil {
+		requests = new(atomic.Uint64)
+	}
+	opts = append([]grpc.ServerOption{grpc.ForceServerCodec(RawCodec{}), grpc.MaxRecvMsgSize(MaxSize), grpc.MaxSendMsgSize(MaxSize)}, opts...)
+	g := grpc.NewServer(opts...)
 	g.RegisterService(&grpc.ServiceDesc{
 		ServiceName: GRPCService,
 		HandlerType: (*any)(nil),
 		Methods: []grpc.MethodDesc{{
 			MethodName: "Unary",
 			Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-				s.requests.Add(1)
+				requests.Add(1)
 				var m []byte
 				if err := dec(&m); err != nil {
 					return nil, err
@@ -86,7 +95,7 @@ func newGRPCServer(s *Server) *grpc.Server {
 			ServerStreams: true,
 			ClientStreams: true,
 			Handler: func(_ any, stream grpc.ServerStream) error {
-				s.requests.Add(1)
+				requests.Add(1)
 				if err := chosenStatus(stream.Context()); err != nil {
 					return err
 				}

@@ -234,4 +234,4 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // grpcServer is the gRPC side: see grpc.go.
-func (s *Server) grpcServer() *grpc.Server { return newGRPCServer(s) }
+func (s *Server) grpcServer() *grpc.Server { return NewGRPCServer(&s.requests) }

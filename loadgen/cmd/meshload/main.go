@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,6 +58,8 @@ type options struct {
 	method, bodyFile                     string
 	headers                              headerFlags
 	http2, insecure, quiet, showVersion  bool
+	grpc                                 bool
+	grpcMethod                           string
 	cacert, cert, key                    string
 	jsonOut, hlogOut, hgrmOut, fortioOut string
 	profileMode                          string
@@ -81,7 +84,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.bodySize, "body-size", 0, "send a request body of `n` bytes")
 	fs.StringVar(&o.bodyFile, "body-file", "", "send this `file` as the request body")
 	fs.BoolVar(&o.http2, "http2", false, "HTTP/2: h2 over TLS (ALPN) for https://, h2c for http://")
-	fs.IntVar(&o.streams, "streams", 1, "HTTP/2: concurrent requests per connection")
+	fs.IntVar(&o.streams, "streams", 1, "HTTP/2 and gRPC: concurrent requests per connection")
+	fs.BoolVar(&o.grpc, "grpc", false, "unary gRPC calls of -grpc-method with a request message of -body-size bytes (or -body-file, sent as is): h2c for http://, TLS for https://; -expect then names gRPC status codes (default OK)")
+	fs.StringVar(&o.grpcMethod, "grpc-method", "/meshbench.echo.v1.Echo/Unary", "gRPC `method` to call, /package.Service/Method")
 	fs.StringVar(&o.cacert, "cacert", "", "CA bundle `file` to verify the server")
 	fs.StringVar(&o.cert, "cert", "", "client certificate `file` (mTLS)")
 	fs.StringVar(&o.key, "key", "", "client key `file` (mTLS)")
@@ -90,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.hlogOut, "hlog", "", "write an HdrHistogram interval log to `file`")
 	fs.StringVar(&o.hgrmOut, "hgrm", "", "write the percentile distribution (HdrHistogram plotter format) to `file`")
 	fs.StringVar(&o.fortioOut, "fortio-json", "", "write fortio's result JSON to `file`")
-	fs.StringVar(&o.expectSpec, "expect", expect.Default, "statuses that count as success: comma-separated `codes`, classes or ranges (200,204 or 2xx,3xx or 200-299); any other status is a failure")
+	fs.StringVar(&o.expectSpec, "expect", "", "statuses that count as success: comma-separated `codes`, classes or ranges (200,204 or 2xx,3xx or 200-299; default 2xx); with -grpc, gRPC codes or names (OK,UNAVAILABLE or 0-2; default OK); any other status is a failure")
 	fs.Float64Var(&o.maxFailureRatio, "max-failure-ratio", 0, "exit 1 when failures (unexpected statuses and errors) exceed this `ratio` (0..1) of the requests; 0: any failure")
 	fs.StringVar(&o.engine, "engine", "auto", "`auto`, epoll or goroutines: epoll runs plain-HTTP/1.1 connections on one epoll loop per CPU (auto picks it for http:// without -http2 on Linux), goroutines runs one goroutine per connection (always used for https:// and -http2)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line and no summary")
@@ -135,7 +140,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Warmup:   o.warmup,
 		Dial:     func(int) (client.Conn, error) { return client.New(copts) },
 	}
-	if !o.http2 {
+	if !o.http2 && !o.grpc {
 		cfg.Streams = 1
 	}
 	switch {
@@ -169,7 +174,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	res.URL, res.Method = o.url.String(), o.method
 	res.Protocol, res.Streams = "http/1.1", 0
-	if o.http2 {
+	switch {
+	case o.grpc:
+		res.Protocol, res.Streams, res.Method = "grpc", o.streams, o.grpcMethod
+	case o.http2:
 		res.Protocol, res.Streams = "h2", o.streams
 	}
 	if !o.quiet {
@@ -190,6 +198,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		code = 1
 	}
 	return code
+}
+
+// grpcPayload is the request message of a -grpc run: a protobuf message
+// whose field 1 (bytes) holds n bytes, as meshbench.echo.v1.Payload
+// (scenarios/echo/echo.proto) defines it.
+func grpcPayload(n int) []byte {
+	b := binary.AppendUvarint([]byte{0x0a}, uint64(n))
+	return append(b, bytes.Repeat([]byte("x"), n)...)
 }
 
 // verdict says why the run failed, or "" when failures stayed within
@@ -231,8 +247,16 @@ func (o *options) validate(fs *flag.FlagSet) error {
 		return fmt.Errorf("-timeout %v: must be > 0", o.timeout)
 	case o.streams < 1:
 		return fmt.Errorf("-streams %d: must be >= 1", o.streams)
-	case o.streams > 1 && !o.http2:
-		return errors.New("-streams needs -http2 (HTTP/1.1 has one request in flight per connection)")
+	case o.streams > 1 && !o.http2 && !o.grpc:
+		return errors.New("-streams needs -http2 or -grpc (HTTP/1.1 has one request in flight per connection)")
+	case o.grpc && o.http2:
+		return errors.New("-grpc and -http2 are exclusive (gRPC always runs over HTTP/2)")
+	case o.grpc && o.method != "GET":
+		return errors.New("-method does not apply to -grpc (gRPC calls are POSTs; choose the call with -grpc-method)")
+	case o.grpc && o.engine == "epoll":
+		return errors.New("-engine epoll runs HTTP/1.1 only; -grpc uses goroutines")
+	case o.grpc && (!strings.HasPrefix(o.grpcMethod, "/") || strings.Count(o.grpcMethod, "/") != 2):
+		return fmt.Errorf("-grpc-method %q: want /package.Service/Method", o.grpcMethod)
 	case o.bodySize < 0:
 		return fmt.Errorf("-body-size %d: must be >= 0", o.bodySize)
 	case o.bodySize > 0 && o.bodyFile != "":
@@ -248,9 +272,21 @@ func (o *options) validate(fs *flag.FlagSet) error {
 	case !(o.maxFailureRatio >= 0 && o.maxFailureRatio <= 1): // NaN fails too
 		return fmt.Errorf("-max-failure-ratio %v: want a ratio from 0 to 1", o.maxFailureRatio)
 	}
-	set, err := expect.Parse(o.expectSpec)
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "expect" })
+	parse, spec := expect.Parse, o.expectSpec
+	switch {
+	case o.grpc:
+		parse = expect.ParseGRPC
+		if !given {
+			spec = expect.DefaultGRPC
+		}
+	case !given:
+		spec = expect.Default
+	}
+	set, err := parse(spec)
 	if err != nil {
-		return fmt.Errorf("-expect %q: %v", o.expectSpec, err)
+		return fmt.Errorf("-expect %q: %v", spec, err)
 	}
 	o.expect = set
 	u, err := url.Parse(fs.Arg(0))
@@ -271,12 +307,15 @@ func (o *options) validate(fs *flag.FlagSet) error {
 }
 
 func (o *options) clientOptions() (client.Options, error) {
-	c := client.Options{URL: o.url, Method: o.method, Headers: http.Header{}, HTTP2: o.http2, Streams: o.streams, Timeout: o.timeout}
+	c := client.Options{URL: o.url, Method: o.method, Headers: http.Header{}, HTTP2: o.http2, Streams: o.streams, Timeout: o.timeout,
+		GRPC: o.grpc, GRPCMethod: o.grpcMethod}
 	for _, h := range o.headers {
 		name, value, _ := strings.Cut(h, ":")
 		c.Headers.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
 	switch {
+	case o.grpc && o.bodyFile == "":
+		c.Body = grpcPayload(o.bodySize)
 	case o.bodySize > 0:
 		c.Body = bytes.Repeat([]byte("x"), o.bodySize)
 	case o.bodyFile != "":

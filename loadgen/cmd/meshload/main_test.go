@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/meshbench/meshbench/loadgen/internal/report"
+	"github.com/meshbench/meshbench/scenarios/echo"
 )
 
 func TestFlagErrorsExitTwo(t *testing.T) {
@@ -24,7 +25,7 @@ func TestFlagErrorsExitTwo(t *testing.T) {
 		{[]string{"-c", "0", "http://x/"}, "-c 0"},
 		{[]string{"-d", "0s", "http://x/"}, "-d 0s"},
 		{[]string{"-timeout", "0s", "http://x/"}, "-timeout"},
-		{[]string{"-streams", "4", "http://x/"}, "-streams needs -http2"},
+		{[]string{"-streams", "4", "http://x/"}, "-streams needs -http2 or -grpc"},
 		{[]string{"-body-size", "10", "-body-file", "f", "http://x/"}, "exclusive"},
 		{[]string{"-cert", "c.pem", "https://x/"}, "-cert and -key"},
 		{[]string{"-H", "NoColon", "http://x/"}, `-H "NoColon"`},
@@ -42,6 +43,11 @@ func TestFlagErrorsExitTwo(t *testing.T) {
 		{[]string{"-max-failure-ratio", "-0.1", "http://x/"}, "-max-failure-ratio -0.1"},
 		{[]string{"-max-failure-ratio", "NaN", "http://x/"}, "-max-failure-ratio NaN"},
 		{[]string{"-max-failure-ratio", "lots", "http://x/"}, `invalid value "lots" for flag -max-failure-ratio`},
+		{[]string{"-grpc", "-http2", "http://x/"}, "-grpc and -http2 are exclusive"},
+		{[]string{"-grpc", "-method", "POST", "http://x/"}, "-method does not apply to -grpc"},
+		{[]string{"-grpc", "-engine", "epoll", "http://x/"}, "-grpc uses goroutines"},
+		{[]string{"-grpc", "-expect", "2xx", "http://x/"}, `-expect "2xx": item "2xx": want a gRPC status code`},
+		{[]string{"-grpc", "-grpc-method", "Unary", "http://x/"}, `-grpc-method "Unary": want /package.Service/Method`},
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer
@@ -240,5 +246,62 @@ func TestNothingFinishedFails(t *testing.T) {
 	code := run([]string{"-quiet", "-rate", "0.5", "-warmup", "1s", "-d", "1s", srv.URL + "/"}, &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "no request finished") {
 		t.Fatalf("exit %d, stderr %q; want 1 saying no request finished", code, errb.String())
+	}
+}
+
+// TestGRPCLoad: -grpc drives unary calls at a fixed rate over h2c with
+// several streams per connection; gRPC status codes are counted where HTTP
+// statuses are, OK is the default success, any other status is a failure
+// that decides the exit code, and -expect takes gRPC codes by name.
+func TestGRPCLoad(t *testing.T) {
+	s, err := echo.Start(echo.Options{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	url := "http://" + s.Addr() + "/"
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		exit      int
+		wantCode  string // the only key of status_codes
+		successes bool
+		summary   string
+	}{
+		{"ok", nil, 0, "0", true, "status codes: OK: "},
+		{"chosen failure", []string{"-H", "echo-grpc-status: 14"}, 1, "14", false, "UNAVAILABLE: "},
+		{"failure expected", []string{"-H", "echo-grpc-status: 14", "-expect", "OK,unavailable"}, 0, "14", true, "status codes: UNAVAILABLE: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.json")
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"-grpc", "-rate", "200", "-c", "2", "-streams", "4", "-d", "1s", "-warmup", "100ms",
+				"-body-size", "512", "-json", out}, tc.args...)
+			code := run(append(args, url), &stdout, &stderr)
+			if code != tc.exit {
+				t.Fatalf("exit %d, want %d: %s", code, tc.exit, stderr.String())
+			}
+			f, err := os.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			j, err := report.ReadJSON(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.Protocol != "grpc" || j.Streams != 4 || j.Requests < 190 || len(j.StatusCodes) != 1 || j.StatusCodes[tc.wantCode] != j.Requests {
+				t.Fatalf("json: protocol %q streams %d requests %d status codes %v", j.Protocol, j.Streams, j.Requests, j.StatusCodes)
+			}
+			if (j.Successes == j.Requests) != tc.successes || (j.UnexpectedStatus == j.Requests) == tc.successes {
+				t.Errorf("successes %d, unexpected %d of %d", j.Successes, j.UnexpectedStatus, j.Requests)
+			}
+			if !strings.Contains(stdout.String(), tc.summary) {
+				t.Errorf("summary lacks %q:\n%s", tc.summary, stdout.String())
+			}
+		})
+	}
+	if got := s.Requests(); got < 3*190 {
+		t.Errorf("the echo saw %d calls", got)
 	}
 }

@@ -54,6 +54,11 @@ type Options struct {
 	Headers http.Header // -H values; a Host header overrides the URL's host in the request
 	Body    []byte      // request body (sent with Content-Length), may be nil
 	HTTP2   bool        // h2 (TLS+ALPN for https, h2c prior knowledge for http)
+	// GRPC makes unary gRPC calls of GRPCMethod ("/pkg.Service/Method")
+	// with Body as the raw request message (grpc.go); Do then returns the
+	// gRPC status code. Method is unused.
+	GRPC       bool
+	GRPCMethod string
 	Streams int         // HTTP/2: max concurrent streams per connection (default 1); unused for HTTP/1.1
 	// Timeout bounds each Do (default 10s), including a connect (TCP and
 	// TLS handshake) that Do makes first.
@@ -89,7 +94,10 @@ func New(o Options) (Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.HTTP2 {
+	switch {
+	case o.GRPC:
+		return newGRPC(p, o.GRPCMethod)
+	case o.HTTP2:
 		return newH2(p), nil
 	}
 	return newH1(p), nil

@@ -67,7 +67,7 @@ type Pacer interface {
 // EpollCapable reports whether o can run on the epoll engine: HTTP/1.1 over
 // plain TCP.
 func EpollCapable(o Options) bool {
-	return !o.HTTP2 && o.URL != nil && (o.URL.Scheme == "http" || o.URL.Scheme == "HTTP")
+	return !o.HTTP2 && !o.GRPC && o.URL != nil && (o.URL.Scheme == "http" || o.URL.Scheme == "HTTP")
 }
 
 // RunEpoll runs conns connections on loops epoll loops until every

@@ -24,7 +24,8 @@ type JSON struct {
 	URL string `json:"url"`
 	// Method is the HTTP method.
 	Method string `json:"method"`
-	// Protocol is "http/1.1" or "h2".
+	// Protocol is "http/1.1", "h2" or "grpc". For grpc, every status below
+	// (expect, status_codes) is a gRPC status code (0 = OK), not an HTTP one.
 	Protocol string `json:"protocol"`
 	// Connections is the number of connections the load was spread over.
 	Connections int `json:"connections"`

@@ -8,6 +8,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/meshbench/meshbench/internal/expect"
 	"github.com/meshbench/meshbench/loadgen/internal/result"
 )
 
@@ -67,7 +68,7 @@ func WriteSummary(w io.Writer, r *result.Result) error {
 	} else {
 		parts = parts[:0]
 		for _, c := range codes {
-			parts = append(parts, fmt.Sprintf("%d: %d", c, r.StatusCodes[c]))
+			parts = append(parts, fmt.Sprintf("%s: %d", statusName(r, c), r.StatusCodes[c]))
 		}
 		ew.printf("  status codes: %s\n", strings.Join(parts, ", "))
 	}
@@ -123,7 +124,7 @@ func writeVerdict(ew *errWriter, r *result.Result) {
 	var unexpected []string
 	for _, c := range statusCodes(r) {
 		if n := r.StatusCodes[c]; n > 0 && !r.Expect.Match(c) {
-			unexpected = append(unexpected, fmt.Sprintf("%d: %d", c, n))
+			unexpected = append(unexpected, fmt.Sprintf("%s: %d", statusName(r, c), n))
 		}
 	}
 	var kinds []string
@@ -182,4 +183,13 @@ func latencyStats(h *hdrhistogram.Histogram) []stat {
 // fmtMS formats a µs value as milliseconds with µs precision: "0.412 ms".
 func fmtMS(us float64) string {
 	return strconv.FormatFloat(us/usPerMS, 'f', 3, 64) + " ms"
+}
+
+// statusName is how the summary names a status: the HTTP code, or for a
+// gRPC run the gRPC code's name ("UNAVAILABLE").
+func statusName(r *result.Result, c int) string {
+	if r.Protocol == "grpc" {
+		return expect.GRPCName(c)
+	}
+	return strconv.Itoa(c)
 }

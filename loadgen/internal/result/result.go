@@ -43,7 +43,7 @@ const (
 type Result struct {
 	URL         string
 	Method      string
-	Protocol    string  // "http/1.1" or "h2"
+	Protocol    string  // "http/1.1", "h2" or "grpc" (status codes are then gRPC codes)
 	TargetRate  float64 // requests per second; 0 = closed loop (as fast as possible)
 	Connections int
 	Streams     int // HTTP/2 max concurrent streams per connection; 0 for HTTP/1.1
