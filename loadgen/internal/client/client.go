@@ -59,7 +59,7 @@ type Options struct {
 	// gRPC status code. Method is unused.
 	GRPC       bool
 	GRPCMethod string
-	Streams int         // HTTP/2: max concurrent streams per connection (default 1); unused for HTTP/1.1
+	Streams    int // HTTP/2: max concurrent streams per connection (default 1); unused for HTTP/1.1
 	// Timeout bounds each Do (default 10s), including a connect (TCP and
 	// TLS handshake) that Do makes first.
 	Timeout time.Duration
