@@ -33,18 +33,26 @@ type Set struct {
 // strict: an item that is none of these is an error naming it, and so is an
 // empty list or an empty item.
 func Parse(spec string) (Set, error) {
+	return parseList(spec, "empty: want statuses or classes such as 2xx or 200,204", parseItem)
+}
+
+// parseList reads a comma-separated list whose items item turns into
+// inclusive ranges of codes; one definition for HTTP statuses and gRPC
+// codes. An empty list is an error with the text empty, an empty or bad
+// item an error naming it.
+func parseList(spec, empty string, item func(string) (lo, hi int, err error)) (Set, error) {
 	var s Set
 	if strings.TrimSpace(spec) == "" {
-		return s, errors.New("empty: want statuses or classes such as 2xx or 200,204")
+		return s, errors.New(empty)
 	}
-	for i, item := range strings.Split(spec, ",") {
-		item = strings.TrimSpace(item)
-		lo, hi, err := parseItem(item)
+	for i, it := range strings.Split(spec, ",") {
+		it = strings.TrimSpace(it)
+		lo, hi, err := item(it)
 		if err != nil {
-			if item == "" {
+			if it == "" {
 				return Set{}, fmt.Errorf("item %d is empty", i+1)
 			}
-			return Set{}, fmt.Errorf("item %q: %w", item, err)
+			return Set{}, fmt.Errorf("item %q: %w", it, err)
 		}
 		for c := lo; c <= hi; c++ {
 			s.bits[c/64] |= 1 << (c % 64)
@@ -182,24 +190,7 @@ func GRPCName(code int) string {
 // ("0-2"). A gRPC run's set holds gRPC codes where an HTTP run's holds HTTP
 // statuses; Match works the same on both.
 func ParseGRPC(spec string) (Set, error) {
-	var s Set
-	if strings.TrimSpace(spec) == "" {
-		return s, errors.New("empty: want gRPC status codes such as OK or 0,5")
-	}
-	for i, item := range strings.Split(spec, ",") {
-		item = strings.TrimSpace(item)
-		lo, hi, err := grpcItem(item)
-		if err != nil {
-			if item == "" {
-				return Set{}, fmt.Errorf("item %d is empty", i+1)
-			}
-			return Set{}, fmt.Errorf("item %q: %w", item, err)
-		}
-		for c := lo; c <= hi; c++ {
-			s.bits[c/64] |= 1 << (c % 64)
-		}
-	}
-	return s, nil
+	return parseList(spec, "empty: want gRPC status codes such as OK or 0,5", grpcItem)
 }
 
 var errGRPCItem = errors.New("want a gRPC status code 0-16, its name (OK, UNAVAILABLE, ...) or a range like 0-2")
