@@ -209,6 +209,13 @@ mutant echo-h2c-not-detected \
 			return false, nil' \
 	./scenarios/echo '^(TestH2CEcho|TestGRPCEcho)$'
 
+mutant meshload-grpc-status-ok \
+	"meshload counts a call that ended with a non-OK gRPC status as OK" \
+	loadgen/internal/client/grpc.go \
+	'		return int(st.Code()), nil' \
+	'		return int(st.Code()) * 0, nil' \
+	"./loadgen/internal/client ./loadgen/cmd/meshload" '^(TestGRPCDo|TestGRPCLoad)$'
+
 mutant echo-grpc-status-ignored \
 	"the echo ignores echo-grpc-status and answers every call OK" \
 	scenarios/echo/grpc.go \
