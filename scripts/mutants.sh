@@ -42,8 +42,8 @@ mutant no-co-correction \
 mutant alloc-in-dispatch \
 	"the proxy allocates a copy of each request head in dispatch" \
 	proxy/internal/engine/downstream.go \
-	'func (d *downConn) dispatch(head []byte) {' \
-	'func (d *downConn) dispatch(head []byte) { _ = append([]byte(nil), head...)' \
+	'func (d *downConn) dispatch(head []byte, now int64) {' \
+	'func (d *downConn) dispatch(head []byte, now int64) { _ = append([]byte(nil), head...)' \
 	./proxy/internal/engine '^TestRealPathDoesNotAllocate$'
 
 mutant gate-reference-one-run \
@@ -104,8 +104,8 @@ mutant 503-is-success \
 
 mutant idle-conn-keeps-coalesced-response \
 	"each connection keeps its last coalesced response (head + up to 16 KiB body) while idle" \
-	proxy/internal/engine/upstream.go \
-	$'\t\tl := u.l\n\t\tl.coalesce = append(append(l.coalesce[:0], d.out...), p...)\n\t\treturn d.write(l.coalesce)' \
+	proxy/internal/engine/downstream.go \
+	$'\t\tl := d.l\n\t\tl.coalesce = append(append(l.coalesce[:0], d.out...), p...)\n\t\treturn d.write(l.coalesce)' \
 	$'\t\td.out = append(d.out, p...)\n\t\treturn d.write(d.out)' \
 	./proxy/internal/sidecar '^TestReliabilityIdleConnMemory$'
 
@@ -146,18 +146,18 @@ mutant idle-held-shows-most \
 
 mutant idle-exchange-silent-close \
 	"an idle exchange whose response has not started is closed without an answer" \
-	proxy/internal/engine/downstream.go \
-	'				d.abandonExchange(504, "upstream_idle_timeout", d.l.p.cut.idleTimeout)' \
-	'				d.closeConn()' \
+	proxy/internal/engine/exchange.go \
+	'			ex.abandon(504, "upstream_idle_timeout", p.cut.idleTimeout)' \
+	'			ex.down.cut(ex)' \
 	./proxy/internal/sidecar '^TestIdleExchangeAnswered$'
 
 mutant truncated-counts-as-status \
 	"a response cut mid-body is recorded with the status its head announced" \
-	proxy/internal/engine/downstream.go \
+	proxy/internal/engine/exchange.go \
 	'	cause.Inc()
-	d.series.Observe(0, ' \
+	ex.series.Observe(0, ' \
 	'	cause.Inc()
-	d.series.Observe(200, ' \
+	ex.series.Observe(200, ' \
 	./proxy/internal/sidecar '^TestUpstreamMisbehaviour$'
 
 mutant no-recovery-probe \
@@ -193,11 +193,11 @@ mutant tunnel-early-bytes-wait \
 
 mutant tunnel-idle-as-failure \
 	"a WebSocket tunnel is held to the request timeout and ended as a stalled exchange (504 or cut), not as its 101" \
-	proxy/internal/engine/downstream.go \
-	'		if d.tunnel {
-			if o.IdleTimeout > 0' \
-	'		if false {
-			if o.IdleTimeout > 0' \
+	proxy/internal/engine/exchange.go \
+	'	if ex.tunnel {
+		if ex.idleFor(now, o) {' \
+	'	if false {
+		if ex.idleFor(now, o) {' \
 	./proxy/internal/sidecar '^TestWebSocketTimeouts$'
 
 mutant echo-h2c-not-detected \
@@ -215,6 +215,13 @@ mutant meshload-grpc-status-ok \
 	'		return int(st.Code()), nil' \
 	'		return int(st.Code()) * 0, nil' \
 	"./loadgen/internal/client ./loadgen/cmd/meshload" '^(TestGRPCDo|TestGRPCLoad)$'
+
+mutant abbench-ratio-across-rounds \
+	"the A/B table divides results of different rounds (the ratio no longer cancels what the machine did that round)" \
+	results/standalone/abbench.go \
+	'			if w, ok := aft.ns[round]; ok && v > 0 {' \
+	'			if w, ok := aft.ns[len(bef.ns)+1-round]; ok && v > 0 {' \
+	./results/standalone '^TestRenderFigures$'
 
 mutant echo-grpc-status-ignored \
 	"the echo ignores echo-grpc-status and answers every call OK" \
@@ -237,19 +244,19 @@ mutant proxy-links-grpc \
 
 mutant truncation-not-outlier-failure \
 	"a response cut mid-body says nothing to outlier detection" \
-	proxy/internal/engine/upstream.go \
-	'		d.endpointFailed()
-		d.cutResponse(u.l.p.cut.upstreamClosed)' \
-	'		d.releaseEndpoint()
-		d.cutResponse(u.l.p.cut.upstreamClosed)' \
+	proxy/internal/engine/exchange.go \
+	'	ex.endpointFailed()
+	ex.cut(cause)' \
+	'	ex.releaseEndpoint()
+	ex.cut(cause)' \
 	./proxy/internal/sidecar '^TestOutlierEjection$'
 
 mutant hang-not-outlier-failure \
 	"an upstream that never answers before the idle timeout says nothing to outlier detection" \
-	proxy/internal/engine/downstream.go \
-	'				d.endpointFailed()
-				d.abandonExchange(504, "upstream_idle_timeout"' \
-	'				d.abandonExchange(504, "upstream_idle_timeout"' \
+	proxy/internal/engine/exchange.go \
+	'			ex.endpointFailed()
+			ex.abandon(504, "upstream_idle_timeout"' \
+	'			ex.abandon(504, "upstream_idle_timeout"' \
 	./proxy/internal/sidecar '^TestOutlierEjection$'
 
 mutant gateway-status-is-success \

@@ -6,11 +6,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/meshbench/meshbench/proxy/internal/balance"
 	"github.com/meshbench/meshbench/proxy/internal/http1"
 	"github.com/meshbench/meshbench/proxy/internal/identity"
-	"github.com/meshbench/meshbench/proxy/internal/metrics"
-	"github.com/meshbench/meshbench/proxy/internal/route"
 )
 
 // downState is where a downstream connection is in its request/response
@@ -26,7 +23,11 @@ const (
 	dsClosing                  // last response written; close once it is flushed
 )
 
-// downConn is one client connection (to the outbound or inbound listener).
+// downConn is one client connection (to the outbound or inbound listener)
+// and its HTTP/1.1 server codec: it parses request heads and bodies, hands
+// each request to its exchange (exchange.go), and writes the responses the
+// exchange passes back (the downstream interface). HTTP/1.1 carries one
+// exchange at a time, so the connection holds exactly one, reused.
 type downConn struct {
 	prev, next *downConn // loop.downs membership
 
@@ -47,33 +48,23 @@ type downConn struct {
 	view reqView
 
 	headStart  int64 // monotime of the first byte of the pending head; 0 = none yet
-	lastActive int64 // monotime of the last progress, for the idle timeout
-	start      int64 // monotime the current request began (its first head byte)
-	deadline   int64 // monotime the current request times out; 0 = never
+	lastActive int64 // monotime the connection last finished an exchange, for the keep-alive idle timeout
 
-	table    *route.Table // the config this request started with; in-flight requests finish on it
-	rule     *route.Rule
-	backend  *route.Backend
-	series   *metrics.RequestSeries
-	ep       *balance.Endpoint // endpoint with this request counted as outstanding
-	up       *upConn
-	attempts int // connection attempts made for the current request
+	ex exchange
 
-	bodyless    bool // the request had no body (safe to replay on a new connection)
+	// Request body framing of the current exchange.
 	bodyChunked bool
 	bodyLeft    int64
 	bodyScan    http1.ChunkedScanner
-	bodyDone    bool
 
-	websocket   bool // the request asks to switch to WebSocket (tunnel.go)
-	tunnel      bool // the upstream agreed: bytes are copied both ways unparsed
-	respStarted bool // a response head (or local reply) has gone to the client
 	closeAfter  bool // close the connection once this response is written
 	keepAlive10 bool // HTTP/1.0 client that asked for keep-alive
-	isHEAD      bool
+	// headPending: the response head is in out but not yet written, so it
+	// can go out in one write with the first body bytes (one syscall per
+	// small response instead of two).
+	headPending bool
 
-	head []byte // request head rewritten for the upstream, kept until sent (and for one retry)
-	out  []byte // response head (pending until its first body bytes) or local reply
+	out []byte // response head (pending until its first body bytes) or local reply
 }
 
 // reqView adapts a parsed request to route.Request without copying.
@@ -176,22 +167,20 @@ func (d *downConn) readHead() bool {
 	n, err := http1.ParseRequest(buf, o.MaxHeaderBytes, &d.l.req)
 	if err != nil {
 		// The framing of what follows is unknown: answer and close.
-		d.start, d.headStart = d.headStart, 0
-		d.resetExchange(d.l.p.table.Load())
-		d.bodyDone = false
+		d.beginExchange()
+		d.ex.reqDone = false
 		status, reason := 400, "bad_request"
 		if e, ok := err.(*http1.Error); ok {
 			status, reason = e.Status, e.Reason
 		}
 		d.io.discardAll()
-		d.localReply(status, reason)
+		d.ex.reply(status, reason)
 		return false
 	}
 	if n == 0 {
 		return false
 	}
-	d.start, d.headStart, d.lastActive = d.headStart, 0, now
-	d.dispatch(buf[:n])
+	d.dispatch(buf[:n], now)
 	if d.closed {
 		return false
 	}
@@ -199,160 +188,77 @@ func (d *downConn) readHead() bool {
 	return true
 }
 
-// resetExchange clears the per-request state for a new request on table t.
-func (d *downConn) resetExchange(t *route.Table) {
-	d.table, d.rule, d.backend, d.ep, d.up = t, nil, nil, nil, nil
-	d.series = d.l.requestSeries(t, d.inbound, nil, nil)
-	d.attempts = 0
-	d.websocket, d.tunnel = false, false
-	d.respStarted = false
+// beginExchange starts the connection's exchange for the head that began
+// at headStart, on the current table.
+func (d *downConn) beginExchange() {
+	d.ex.reset(d.l.p.table.Load(), d.headStart)
+	d.headStart = 0
 	d.closeAfter = d.l.p.draining.Load()
 	d.keepAlive10 = false
-	d.deadline = 0
-	d.bodyChunked, d.bodyLeft, d.bodyDone, d.bodyless = false, 0, true, true
+	d.headPending = false
+	d.bodyChunked, d.bodyLeft = false, 0
 	d.bodyScan.Reset()
 }
 
-// dispatch routes the request just parsed into the loop's l.req and starts
-// forwarding it. Everything later steps need is copied out of l.req here
-// (framing into the exchange fields, the rewritten head into d.head).
-func (d *downConn) dispatch(head []byte) {
-	l, p := d.l, d.l.p
-	d.resetExchange(p.table.Load())
-	r := &l.req
-	d.isHEAD = r.IsHEAD
-	d.websocket = r.WebSocket
+// dispatch hands the request just parsed into the loop's l.req to the
+// exchange pipeline and starts forwarding it. Everything later steps need
+// is copied out of l.req here (framing into the codec's fields, the
+// rewritten head into ex.head).
+func (d *downConn) dispatch(head []byte, now int64) {
+	p := d.l.p
+	d.beginExchange()
+	ex := &d.ex
+	ex.lastActive = now
+	r := &d.l.req
+	ex.isHEAD = r.IsHEAD
+	ex.websocket = r.WebSocket
 	d.bodyLeft, d.bodyChunked = r.BodyLength()
-	d.bodyDone = !d.bodyChunked && d.bodyLeft == 0
-	d.bodyless = d.bodyDone
+	ex.reqDone = !d.bodyChunked && d.bodyLeft == 0
+	ex.bodyless = ex.reqDone
 	d.closeAfter = d.closeAfter || !r.KeepAlive
 	d.keepAlive10 = r.Minor == 0 && r.KeepAlive
 	if r.NumUnderscoreNames > 0 && p.opts.HeadersWithUnderscores != UnderscoreAllow {
-		// Decided before routing, as Envoy's codec does, so a rejected
-		// request costs no route lookup and reaches no upstream.
+		// Decided by the codec before routing, as Envoy's codec does, so
+		// a rejected request costs no route lookup and reaches no upstream.
 		if p.opts.HeadersWithUnderscores == UnderscoreReject {
 			p.underscoreRejected.Inc()
-			d.localReply(400, "underscore_header_name")
+			ex.reply(400, "underscore_header_name")
 			return
 		}
 		p.underscoreDropped.Inc()
 		r.DropUnderscoreNames()
 	}
-
-	t := d.table
-	timeout := p.opts.RequestTimeout
-	if d.inbound {
-		d.backend = t.Inbound()
-	} else {
-		// A redirected connection goes to the Service the app dialled
-		// (its cluster IP and port); otherwise the Host header names it.
-		var svc *route.Service
-		if d.origDst.IsValid() {
-			svc = t.LookupAddrPort(d.origDst)
-		} else {
-			svc = t.Lookup(r.Host.Bytes(head))
-		}
-		if svc == nil {
-			d.localReply(404, "unknown_host")
-			return
-		}
-		d.view.buf, d.view.req = head, r
-		d.rule = t.Match(svc, &d.view)
-		d.view.buf = nil
-		if d.rule == nil {
-			d.localReply(404, "no_route")
-			return
-		}
-		// The rule's timeout already falls back to the Proxy default, and
-		// an explicit "0s" on the rule means none.
-		timeout = d.rule.RequestTimeout
-		// Without retries one backend request spans the whole request, so
-		// the tighter of the two timeouts governs.
-		if bt := d.rule.BackendRequestTimeout; bt > 0 && (timeout == 0 || bt < timeout) {
-			timeout = bt
-		}
-		d.backend = d.rule.Pick(l.rnd)
-	}
-	if d.backend == nil {
-		d.series = l.requestSeries(t, d.inbound, d.rule, nil)
-		d.localReply(500, "no_backend")
+	d.view.buf, d.view.req = head, r
+	routed := ex.route(&d.view, r.Host.Bytes(head), d.origDst)
+	d.view.buf = nil
+	if !routed {
 		return
-	}
-	d.series = l.requestSeries(t, d.inbound, d.rule, d.backend)
-	if d.backend.Invalid {
-		d.localReply(500, "invalid_backend")
-		return
-	}
-	if timeout > 0 {
-		d.deadline = d.start + int64(timeout)
 	}
 	var extra []byte
 	if d.inbound && d.io.tls != nil {
 		// mTLS inbound: authorize the verified peer, and tell the app who
 		// it is. A peer's own x-forwarded-client-cert is never trusted.
-		if !p.opts.Authz.Allow(d.io.tls.peerID, r.Method.Bytes(head), r.Path.Bytes(head)) {
-			d.localReply(403, "unauthorized")
+		if !ex.authorize(d.io.tls.peerID, r.Method.Bytes(head), r.Path.Bytes(head)) {
 			return
 		}
 		r.Drop(head, "x-forwarded-client-cert")
 		extra = d.xfcc
 	}
-	d.head = http1.AppendRequestHead(d.head[:0], head, r, d.clientIP, extra)
+	ex.head = http1.AppendRequestHead(ex.head[:0], head, r, d.clientIP, extra)
 	d.state = dsBody
-	d.connectUpstream(false)
-}
-
-// connectUpstream picks an endpoint and attaches a pooled or new connection.
-// fresh forbids pooled connections (used when retrying after a stale one).
-func (d *downConn) connectUpstream(fresh bool) {
-	l := d.l
-	ep := balance.P2C(d.backend.Endpoints, l.rnd, time.Now())
-	if ep == nil {
-		d.localReply(503, "no_healthy_endpoint")
-		return
-	}
-	d.attempts++
-	d.ep = ep
-	ep.Begin()
-	// Outbound requests cross the mesh: with an identity they use mTLS,
-	// verified against the SPIFFE ID the backend expects.
-	id := l.p.opts.Identity
-	key := poolKey{addr: ep.Addr, tls: id != nil && !d.inbound}
-	if key.tls {
-		key.identity = d.backend.ExpectedIdentity(ep)
-	}
-	var u *upConn
-	if !fresh {
-		u = l.idle(key)
-	}
-	if u == nil {
-		var cfg *tls.Config
-		if key.tls {
-			cfg = id.ClientConfig(key.identity)
-		}
-		u = l.dial(ep, key, cfg)
-	} else {
-		u.reused = true
-	}
-	d.up, u.down = u, d
-	if u.list == nil {
-		l.ups.pushFront(u)
-	}
-	if u.io.c != nil && u.connected {
-		u.begin()
-	}
+	ex.attempt(false)
 }
 
 // forwardBody moves buffered request-body bytes to the upstream. It reports
 // whether the loop in onTraffic should continue.
 func (d *downConn) forwardBody() bool {
-	u := d.up
-	if u == nil || !u.connected {
+	ex := &d.ex
+	if _, ok := ex.requestBacklog(); !ok {
 		// Still connecting: the body waits in gnet's buffer, bounded by
 		// pausing reads (updateReads).
 		return false
 	}
-	if d.bodyDone {
+	if ex.reqDone {
 		d.state = dsWait
 		return true
 	}
@@ -364,7 +270,7 @@ func (d *downConn) forwardBody() bool {
 		return false
 	}
 	var n int
-	if d.tunnel {
+	if ex.tunnel {
 		n = len(buf) // no framing: everything until either side closes
 	} else if d.bodyChunked {
 		var err error
@@ -372,31 +278,28 @@ func (d *downConn) forwardBody() bool {
 		n, done, err = d.bodyScan.Scan(buf)
 		if err != nil {
 			// The upstream has seen part of a body it can never finish.
-			u.closeConn()
-			d.releaseEndpoint()
-			d.bodyDone = false
+			ex.reqDone = false
 			reason := "bad_chunk"
 			if e, ok := err.(*http1.Error); ok {
 				reason = e.Reason
 			}
-			d.localReply(400, reason)
+			ex.reply(400, reason)
 			return false
 		}
-		d.bodyDone = done
+		ex.reqDone = done
 	} else {
 		n = len(buf)
 		if int64(n) > d.bodyLeft {
 			n = int(d.bodyLeft)
 		}
 		d.bodyLeft -= int64(n)
-		d.bodyDone = d.bodyLeft == 0
+		ex.reqDone = d.bodyLeft == 0
 	}
-	if !u.write(buf[:n]) || d.closed {
+	if !ex.sendRequest(buf[:n]) || d.closed {
 		return false
 	}
 	d.io.discard(n)
-	d.lastActive = monotime()
-	if out := u.io.outbound(); out > d.l.p.flow.high {
+	if out, _ := ex.requestBacklog(); out > d.l.p.flow.high {
 		if out > d.l.p.opts.MaxBufferedBytes {
 			// Only one oversized write gets here: reads pause at the
 			// high-water mark.
@@ -407,7 +310,7 @@ func (d *downConn) forwardBody() bool {
 		// the client until it catches up (updateReads, onWritable).
 		return false
 	}
-	if d.bodyDone && d.state == dsBody {
+	if ex.reqDone && d.state == dsBody {
 		d.state = dsWait
 	}
 	return true
@@ -422,75 +325,93 @@ func (d *downConn) write(p []byte) bool {
 	return !d.closed
 }
 
-// The exchange's endpoint is released in one of three ways, which say what
-// passive health checking learns from it (balance.OutlierConsecutive).
+// --- the downstream interface: the exchange's response, in HTTP/1.1 ------
 
-// endpointAnswered releases the endpoint after it completed a response with
-// status: a success, or a gateway failure if status is 502, 503 or 504.
-func (d *downConn) endpointAnswered(status int) {
-	if d.ep == nil {
-		return
-	}
-	if balance.IsGatewayFailure(status) {
-		d.endpointFailed()
-		return
-	}
-	d.ep.End()
-	d.ep.ReportSuccess()
-	d.ep = nil
-}
-
-// endpointFailed releases the endpoint after it failed the exchange: reset
-// before answering, cut or malformed response, or no answer in time.
-func (d *downConn) endpointFailed() {
-	if d.ep == nil {
-		return
-	}
-	d.ep.End()
-	var peers []*balance.Endpoint
-	if d.backend != nil {
-		peers = d.backend.Endpoints
-	}
-	d.ep.ReportGatewayFailure(time.Now(), peers)
-	d.ep = nil
-}
-
-// releaseEndpoint releases the endpoint when the exchange ended for a
-// reason that says nothing about its health (the client left or sent a
-// bad body, a pooled connection went stale, or the outcome was already
-// reported).
-func (d *downConn) releaseEndpoint() {
-	if d.ep == nil {
-		return
-	}
-	d.ep.End()
-	d.ep = nil
-}
-
-// localReply answers the current request with a response the proxy makes
-// itself (404, 503, ...), records it, and ends the exchange.
-func (d *downConn) localReply(status int, reason string) {
+func (d *downConn) localReply(ex *exchange, status int, reason string) {
 	if d.closed {
 		return
 	}
-	if !d.bodyDone {
+	if !ex.reqDone {
 		// The unread request body would be taken for the next request.
 		d.closeAfter = true
 	}
-	d.l.localReplies(d.inbound, status, reason).Inc()
-	d.series.Observe(status, time.Duration(monotime()-d.start))
 	d.out = http1.AppendLocalReply(d.out[:0], status, reason, d.closeAfter)
-	d.respStarted = true
+	d.headPending = false
 	if !d.write(d.out) {
 		return
 	}
 	d.endExchange()
+	d.resume()
 }
+
+func (d *downConn) interim(ex *exchange, h *respHead) bool {
+	d.out = http1.AppendResponseHead(d.out[:0], h.raw, h.resp, false, false, nil)
+	return d.write(d.out)
+}
+
+func (d *downConn) responseHead(ex *exchange, h *respHead) {
+	if h.untilClose || d.l.p.draining.Load() || !ex.reqDone {
+		// A body delimited by close can only end with the connection; a
+		// draining proxy closes it anyway; and an upstream that answered
+		// before the request body ended (an early 413, say) leaves the
+		// rest of that body unsynchronisable.
+		d.closeAfter = true
+	}
+	d.out = http1.AppendResponseHead(d.out[:0], h.raw, h.resp, d.closeAfter, d.keepAlive10 && !d.closeAfter, nil)
+	d.headPending = true
+}
+
+// coalesceMax bounds how much body is copied behind a pending head to save
+// a write: copying 16 KiB costs far less than a loopback syscall.
+const coalesceMax = 16 << 10
+
+func (d *downConn) responseBody(ex *exchange, p []byte) bool {
+	if !d.headPending {
+		return d.write(p)
+	}
+	d.headPending = false
+	if len(p) <= coalesceMax {
+		l := d.l
+		l.coalesce = append(append(l.coalesce[:0], d.out...), p...)
+		return d.write(l.coalesce)
+	}
+	return d.write(d.out) && d.write(p)
+}
+
+func (d *downConn) flush(ex *exchange) bool {
+	if d.headPending {
+		d.headPending = false
+		return d.write(d.out)
+	}
+	return !d.closed
+}
+
+func (d *downConn) responseEnd(ex *exchange) {
+	if !d.flush(ex) {
+		return
+	}
+	d.endExchange()
+	d.resume()
+}
+
+// cut closes the connection: a client on HTTP/1.1 learns that a response
+// is incomplete only from the close before its end.
+func (d *downConn) cut(ex *exchange) { d.closeConn() }
+
+func (d *downConn) pumpRequest(ex *exchange) { d.onTraffic() }
+
+func (d *downConn) resumeRequest(ex *exchange) {
+	if !d.closed {
+		d.resumeReads()
+	}
+}
+
+func (d *downConn) backlog() int { return d.io.outbound() }
 
 // endExchange returns the connection to reading heads, or closes it.
 func (d *downConn) endExchange() {
-	d.up = nil
-	d.releaseEndpoint()
+	d.ex.up = nil
+	d.ex.releaseEndpoint()
 	d.lastActive = monotime()
 	if d.closeAfter {
 		d.state = dsClosing
@@ -502,47 +423,22 @@ func (d *downConn) endExchange() {
 	d.state = dsHead
 }
 
-// checkTimeouts enforces the header-read, idle and request timeouts.
+// checkTimeouts enforces the header-read and keep-alive idle timeouts, and
+// the exchange's own timeouts while one is in progress.
 func (d *downConn) checkTimeouts(now int64, o *Options) {
 	switch d.state {
 	case dsHead:
 		switch {
 		case d.headStart != 0 && o.HeaderReadTimeout > 0 && now-d.headStart > int64(o.HeaderReadTimeout):
-			d.start, d.headStart = d.headStart, 0
-			d.resetExchange(d.l.p.table.Load())
-			d.bodyDone = false
-			d.localReply(408, "header_read_timeout")
+			d.beginExchange()
+			d.ex.reqDone = false
+			d.ex.reply(408, "header_read_timeout")
 		case d.headStart == 0 && (d.l.p.draining.Load() ||
 			(o.IdleTimeout > 0 && now-d.lastActive > int64(o.IdleTimeout))):
 			d.closeConn()
 		}
 	case dsBody, dsWait:
-		if d.tunnel {
-			if o.IdleTimeout > 0 && now-d.lastActive > int64(o.IdleTimeout) {
-				d.l.p.idleTimeouts.Inc()
-				d.closeConn() // an idle WebSocket ends; onClosed records it
-			}
-			return
-		}
-		if d.deadline != 0 && now > d.deadline {
-			d.l.p.timeouts.Inc()
-			d.endpointFailed()
-			d.abandonExchange(504, "upstream_timeout", d.l.p.cut.timeout)
-			return
-		}
-		if o.IdleTimeout > 0 && now-d.lastActive > int64(o.IdleTimeout) {
-			// Nothing moved either way for the idle timeout: a hung
-			// upstream gets a 504, as nginx and HAProxy send, not a
-			// silent close; a client that stopped sending the body it
-			// announced gets a 408.
-			d.l.p.idleTimeouts.Inc()
-			if d.clientStalledBody() {
-				d.abandonExchange(408, "request_body_timeout", d.l.p.cut.idleTimeout)
-			} else {
-				d.endpointFailed()
-				d.abandonExchange(504, "upstream_idle_timeout", d.l.p.cut.idleTimeout)
-			}
-		}
+		d.ex.checkTimeouts(now, o, d.clientStalledBody())
 	case dsClosing:
 		if d.io.outbound() == 0 || (o.IdleTimeout > 0 && now-d.lastActive > int64(o.IdleTimeout)) {
 			d.closeConn()
@@ -550,39 +446,13 @@ func (d *downConn) checkTimeouts(now int64, o *Options) {
 	}
 }
 
-// abandonExchange ends the exchange in progress on the proxy's initiative:
-// with a local reply when no response byte has reached the client yet, by
-// cutting the connection otherwise (the client must see the truncation).
-func (d *downConn) abandonExchange(status int, reason string, cut *metrics.Counter) {
-	if d.respStarted {
-		d.cutResponse(cut)
-		return
-	}
-	if d.up != nil {
-		d.up.closeConn()
-	}
-	d.localReply(status, reason)
-	d.resume()
-}
-
-// cutResponse ends an exchange whose response has started and cannot be
-// completed: the client sees the connection close before the response's
-// end. The request is recorded with status 0 (the client did not get the
-// response its status line announced), so a truncated 200 never counts as
-// a success, and the cut is counted by cause.
-func (d *downConn) cutResponse(cause *metrics.Counter) {
-	cause.Inc()
-	d.series.Observe(0, time.Duration(monotime()-d.start))
-	d.closeConn()
-}
-
 // clientStalledBody reports whether an idle exchange waits on the client:
 // its request body is unfinished while the upstream has taken every byte
 // forwarded so far. Otherwise the upstream is the one not moving (not
 // connected, not reading the body, or not answering).
 func (d *downConn) clientStalledBody() bool {
-	u := d.up
-	return d.state == dsBody && !d.bodyDone && u != nil && u.connected && u.io.outbound() == 0
+	n, ok := d.ex.requestBacklog()
+	return d.state == dsBody && !d.ex.reqDone && ok && n == 0
 }
 
 // closeConn closes the client connection on the proxy's initiative.
@@ -610,20 +480,7 @@ func (d *downConn) onClosed() {
 	}
 	d.l.downs.remove(d)
 	d.l.p.activeConns(d.inbound).Add(-1)
-	if d.tunnel {
-		d.tunnelClosed()
-	}
-	if d.up != nil {
-		// The client left mid-exchange: the upstream connection is in an
-		// unknown state and cannot be reused.
-		if !d.respStarted {
-			d.series.Observe(0, time.Duration(monotime()-d.start))
-		}
-		d.up.down = nil
-		d.up.closeConn()
-		d.up = nil
-	}
-	d.releaseEndpoint()
+	d.ex.downstreamGone()
 	if d.l.p.draining.Load() {
 		d.l.p.maybeFinishDrain()
 	}

@@ -354,7 +354,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		d.origDst, _ = originalDst(c)
 	}
 	d.lastActive = monotime()
-	d.bodyDone = true
+	d.ex = exchange{l: l, down: d, inbound: d.inbound, reqDone: true}
 	l.downs.push(d)
 	p.activeConns(d.inbound).Add(1)
 	c.SetContext(d)

@@ -51,10 +51,11 @@ func (f *flowControl) init(o *Options, reg *metrics.Registry) {
 // with limit the mark in force (high while reading, low while paused: the
 // gap keeps a connection from toggling at every event).
 func (d *downConn) readsWanted(limit int) bool {
-	if d.tunnel {
+	if d.ex.tunnel {
 		// The two directions of a tunnel are independent: only the
 		// upstream's backlog holds the client back.
-		return d.up != nil && d.up.io.outbound() <= limit
+		n, ok := d.ex.requestBacklog()
+		return ok && n <= limit
 	}
 	if d.io.outbound() > limit {
 		return false // the client is not taking its responses
@@ -63,8 +64,8 @@ func (d *downConn) readsWanted(limit int) bool {
 	case dsHead:
 		return true
 	case dsBody:
-		if u := d.up; u != nil && u.connected {
-			return u.io.outbound() <= limit // the upstream is not taking the body
+		if n, ok := d.ex.requestBacklog(); ok {
+			return n <= limit // the upstream is not taking the body
 		}
 		return d.io.buffered() <= limit // the body waits for the connection
 	default:
@@ -124,11 +125,9 @@ func (d *downConn) onWritable() {
 		return
 	}
 	// The response's upstream first: its bytes are what the client waits for.
-	if u := d.up; u != nil && u.resumeReads() {
-		u.onTraffic()
-		if d.closed {
-			return
-		}
+	d.ex.resumeResponse()
+	if d.closed {
+		return
 	}
 	d.resumeReads() // pipelined requests may be buffered
 }
@@ -148,11 +147,11 @@ func (d *downConn) resumeReads() {
 // onWritable runs when gnet has written bytes queued for the upstream (a
 // request body): a client paused for it may be read again.
 func (u *upConn) onWritable() {
-	d := u.down
-	if d == nil || d.closed || u.io.outbound() > u.l.p.flow.low {
+	ex := u.ex
+	if ex == nil || u.io.outbound() > u.l.p.flow.low {
 		return
 	}
-	d.resumeReads() // body bytes may be buffered
+	ex.upstreamWritable() // body bytes may be buffered
 }
 
 // OnWritable is gnet's signal (see gnet.WritableHandler) that queued bytes

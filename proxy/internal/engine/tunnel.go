@@ -22,30 +22,53 @@ import (
 // unexpected_upgrade. The tunnel is recorded once, as a 101, when it ends.
 
 // switchToWebSocket handles a 101 that agrees to the WebSocket handshake
-// of the current request: the head goes to the client and both
-// connections become a tunnel. It reports whether the upstream's onTraffic
-// loop should continue (with the first tunnelled bytes, if any).
+// of the current request: the upstream connection becomes one side of a
+// tunnel. It reports whether the upstream's onTraffic loop should continue
+// (with the first tunnelled bytes, if any).
 func (u *upConn) switchToWebSocket(head []byte) bool {
-	d := u.down
+	ex := u.ex
 	u.kind, u.left = http1.BodyUntilClose, 0
 	u.noReuse, u.headDone = true, true
-	d.closeAfter, d.respStarted = true, true
-	d.out = http1.AppendResponseHead(d.out[:0], head, &u.resp, false, false, nil)
-	u.io.discard(len(head))
-	u.l.p.webSocketUpgrades.Inc()
-	if !d.write(d.out) || u.closed {
+	u.rh = respHead{raw: head, resp: &u.resp}
+	if !ex.startTunnel(&u.rh) || u.closed {
 		return false
 	}
-	d.tunnel = true // checkTimeouts: from now on only the idle timeout applies
-	d.state, d.bodyDone = dsBody, false
-	d.onTraffic() // bytes the client sent behind its handshake
-	return !u.closed && u.down == d
+	u.io.discard(len(head))
+	return !u.closed && u.ex == ex
 }
 
-// tunnelClosed records a tunnel that ended because either side closed or
+// startTunnel passes the 101 on and turns the exchange into a tunnel:
+// from now on only the idle timeout applies (checkTimeouts).
+func (ex *exchange) startTunnel(h *respHead) bool {
+	ex.l.p.webSocketUpgrades.Inc()
+	ex.respStarted, ex.tunnel = true, true
+	return ex.down.startTunnel(ex, h)
+}
+
+// startTunnel writes the 101; bytes the client sent behind its handshake
+// are forwarded at once.
+func (d *downConn) startTunnel(ex *exchange, h *respHead) bool {
+	d.closeAfter = true
+	d.out = http1.AppendResponseHead(d.out[:0], h.raw, h.resp, false, false, nil)
+	if !d.write(d.out) {
+		return false
+	}
+	d.state, ex.reqDone = dsBody, false
+	d.onTraffic() // bytes the client sent behind its handshake
+	return !d.closed
+}
+
+// tunnelEnded records a tunnel that ended because either side closed or
 // it idled out: it is the 101 exchange, completed.
-func (d *downConn) tunnelClosed() {
-	d.tunnel = false
-	d.series.Observe(101, time.Duration(monotime()-d.start))
-	d.endpointAnswered(101)
+func (ex *exchange) tunnelEnded() {
+	ex.tunnel = false
+	ex.series.Observe(101, time.Duration(monotime()-ex.start))
+	ex.endpointAnswered(101)
+}
+
+// tunnelClosedByUpstream ends a tunnel from the upstream's side: the
+// client connection closes once what it has been sent is flushed.
+func (ex *exchange) tunnelClosedByUpstream() {
+	ex.tunnelEnded()
+	ex.down.responseEnd(ex)
 }

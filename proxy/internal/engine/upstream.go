@@ -16,9 +16,11 @@ import (
 	"github.com/meshbench/meshbench/proxy/internal/identity"
 )
 
-// upConn is one connection from the proxy to an endpoint. It lives on the
-// loop of the downstream connection that opened it and serves one exchange
-// at a time; between exchanges it waits in the loop's pool for its endpoint.
+// upConn is one connection from the proxy to an endpoint and its HTTP/1.1
+// client codec. It lives on the loop of the downstream connection that
+// opened it and serves one exchange at a time; between exchanges it waits
+// in the loop's pool for its endpoint. It reports the response to its
+// exchange (exchange.go) and never touches the client connection.
 type upConn struct {
 	prev, next *upConn
 	list       *upList // the pool or loop.ups list it is on, nil if none
@@ -26,7 +28,7 @@ type upConn struct {
 	l         *loop
 	io        stream // io.c is nil until the dial completes; io.tls set for mTLS
 	ep        *balance.Endpoint
-	down      *downConn // the exchange it serves; nil while idle
+	ex        *exchange // the exchange it serves; nil while idle
 	connected bool
 	closed    bool
 	tlsConfig *tls.Config // non-nil: originate mTLS (an outbound mesh hop)
@@ -36,16 +38,13 @@ type upConn struct {
 	idleSince int64
 
 	resp     http1.Response
+	rh       respHead // what the exchange is handed (a field: passed through an interface, a local would escape)
 	headDone bool
 	noReuse  bool
 	received bool // any response byte arrived for the current exchange
-	// headPending: the response head is in down.out but not yet written, so
-	// it can go out in one write with the first body bytes (one syscall per
-	// small response instead of two).
-	headPending bool
-	kind        http1.BodyKind
-	left        int64
-	scan        http1.ChunkedScanner
+	kind     http1.BodyKind
+	left     int64
+	scan     http1.ChunkedScanner
 }
 
 // dial opens a new connection to ep off the loop (connect is blocking in
@@ -133,7 +132,7 @@ func (u *upConn) onHandshake(err error) {
 // ready runs once the connection can carry requests.
 func (u *upConn) ready() {
 	u.connected = true
-	if u.down == nil {
+	if u.ex == nil {
 		// Its request went away while connecting; keep the connection warm.
 		if u.list != nil {
 			u.list.remove(u)
@@ -144,17 +143,28 @@ func (u *upConn) ready() {
 	u.begin()
 }
 
-// begin sends the attached request's head and whatever body is buffered.
+// attach makes u serve ex, starting at once if it is connected.
+func (u *upConn) attach(ex *exchange) {
+	ex.up, u.ex = u, ex
+	if u.list == nil {
+		u.l.ups.pushFront(u)
+	}
+	if u.io.c != nil && u.connected {
+		u.begin()
+	}
+}
+
+// begin sends the exchange's request head; its body follows from the
+// downstream codec (exchange.upstreamReady).
 func (u *upConn) begin() {
-	d := u.down
+	ex := u.ex
 	u.resp.Reset()
-	u.headDone, u.noReuse, u.received, u.headPending = false, false, false, false
+	u.headDone, u.noReuse, u.received = false, false, false
 	u.scan.Reset()
-	if !u.write(d.head) {
+	if !u.write(ex.head) {
 		return
 	}
-	d.lastActive = monotime()
-	d.onTraffic() // forwards any buffered body; no-op if already on the stack
+	ex.upstreamReady()
 }
 
 // write sends p upstream and reports whether the connection survived.
@@ -166,10 +176,13 @@ func (u *upConn) write(p []byte) bool {
 	return !u.closed
 }
 
-// onTraffic forwards the response to the client as it arrives.
+// backlog counts request bytes queued for the endpoint.
+func (u *upConn) backlog() int { return u.io.outbound() }
+
+// onTraffic forwards the response to the exchange as it arrives.
 func (u *upConn) onTraffic() {
-	d := u.down
-	if d == nil {
+	ex := u.ex
+	if ex == nil {
 		if u.io.tls != nil && len(u.io.peek()) == 0 && u.io.failed() == nil {
 			return // a TLS 1.3 session ticket after the handshake: no data
 		}
@@ -179,11 +192,11 @@ func (u *upConn) onTraffic() {
 		return
 	}
 	o := &u.l.p.opts
-	for !u.closed && u.down == d {
+	for !u.closed && u.ex == ex {
 		buf := u.io.peek()
 		if len(buf) == 0 {
-			u.flushHead(d)
-			if u.io.failed() != nil {
+			ex.responseFlush()
+			if u.io.failed() != nil && !u.closed {
 				// close_notify or a bad record: the connection is over.
 				c := u.io.c
 				u.onPeerClosed()
@@ -192,23 +205,23 @@ func (u *upConn) onTraffic() {
 			}
 			return
 		}
-		if d.io.outbound() > u.l.p.flow.high {
+		if ex.responseBacklog() > u.l.p.flow.high {
 			// The client reads slower than the upstream sends: leave the
 			// rest in the kernel until it catches up (flow.go).
 			u.pauseReads()
 			return
 		}
 		u.received = true
-		d.lastActive = monotime()
+		ex.touch()
 		if !u.headDone {
 			n, err := http1.ParseResponse(buf, o.MaxHeaderBytes, &u.resp)
 			if err != nil {
-				u.failExchange(502, "bad_response")
+				u.fail(502, "bad_response")
 				return
 			}
 			if n == 0 {
 				if len(buf) > o.MaxHeaderBytes {
-					u.failExchange(502, "response_header_too_large")
+					u.fail(502, "response_header_too_large")
 				}
 				return
 			}
@@ -231,16 +244,15 @@ func (u *upConn) onTraffic() {
 			var err error
 			n, done, err = u.scan.Scan(buf)
 			if err != nil {
-				// Part of the response is out: all we can do is cut it.
-				u.l.p.upstreamProtocolErrors.Inc()
-				d.endpointFailed()
-				d.cutResponse(u.l.p.cut.badBody)
+				// Part of the response is out: all the exchange can do is
+				// cut it.
+				ex.responseCut(u.l.p.cut.badBody)
 				return
 			}
 		default: // BodyUntilClose: everything until the upstream closes
 			n = len(buf)
 		}
-		if !u.writeBody(buf[:n]) || u.closed {
+		if !ex.responseBody(buf[:n]) || u.closed {
 			return
 		}
 		u.io.discard(n)
@@ -248,11 +260,10 @@ func (u *upConn) onTraffic() {
 			u.finish()
 			return
 		}
-		if d.io.outbound() > o.MaxBufferedBytes {
+		if ex.responseBacklog() > o.MaxBufferedBytes {
 			// Only one oversized write gets here: reads pause at the
 			// high-water mark at the top of the loop.
-			u.l.p.bufferOverflow.Inc()
-			d.closeConn()
+			ex.responseOverflow()
 			return
 		}
 	}
@@ -260,93 +271,51 @@ func (u *upConn) onTraffic() {
 
 // onHead handles a complete response head. It reports whether to continue.
 func (u *upConn) onHead(head []byte) bool {
-	d := u.down
+	ex := u.ex
 	status := u.resp.Status
 	if status >= 100 && status < 200 {
 		if status == 101 {
-			if d.websocket && u.resp.WebSocket {
+			if ex.websocket && u.resp.WebSocket {
 				return u.switchToWebSocket(head)
 			}
 			// Only a WebSocket handshake forwards Upgrade: any other
 			// 101 is a protocol violation by the upstream.
-			u.failExchange(502, "unexpected_upgrade")
+			u.fail(502, "unexpected_upgrade")
 			return false
 		}
 		// Interim response (100 Continue, 103 Early Hints): pass it on and
 		// wait for the final one.
-		d.out = http1.AppendResponseHead(d.out[:0], head, &u.resp, false, false, nil)
-		if !d.write(d.out) || u.closed {
+		u.rh = respHead{raw: head, resp: &u.resp}
+		if !ex.responseInterim(&u.rh) || u.closed {
 			return false
 		}
 		u.io.discard(len(head))
 		u.resp.Reset()
 		return true
 	}
-	u.kind, u.left = u.resp.Framing(d.isHEAD)
-	if u.kind == http1.BodyUntilClose {
-		d.closeAfter, u.noReuse = true, true
-	}
-	if !u.resp.KeepAlive {
+	u.kind, u.left = u.resp.Framing(ex.isHEAD)
+	if u.kind == http1.BodyUntilClose || !u.resp.KeepAlive {
 		u.noReuse = true
 	}
-	if u.l.p.draining.Load() {
-		d.closeAfter = true
-	}
-	if !d.bodyDone {
-		// The upstream answered before the request body ended (an early
-		// 413, say): the rest of the body cannot be resynchronised.
-		d.closeAfter = true
-	}
-	d.out = http1.AppendResponseHead(d.out[:0], head, &u.resp, d.closeAfter, d.keepAlive10 && !d.closeAfter, nil)
+	u.rh = respHead{raw: head, resp: &u.resp, untilClose: u.kind == http1.BodyUntilClose}
+	ex.responseHead(&u.rh)
 	u.headDone = true
-	d.respStarted = true
 	u.io.discard(len(head))
 	if u.kind == http1.BodyNone || (u.kind == http1.BodyLength && u.left == 0) {
-		if d.write(d.out) && !u.closed {
+		if ex.responseBody(nil) && !u.closed {
 			u.finish()
 		}
 		return false
 	}
-	u.headPending = true
 	return true
 }
 
-// coalesceMax bounds how much body is copied behind a pending head to save
-// a write: copying 16 KiB costs far less than a loopback syscall.
-const coalesceMax = 16 << 10
-
-// writeBody sends body bytes to the client, behind the response head when
-// that is still pending. It reports whether both connections survived.
-func (u *upConn) writeBody(p []byte) bool {
-	d := u.down
-	if !u.headPending {
-		return d.write(p)
-	}
-	u.headPending = false
-	if len(p) <= coalesceMax {
-		l := u.l
-		l.coalesce = append(append(l.coalesce[:0], d.out...), p...)
-		return d.write(l.coalesce)
-	}
-	return d.write(d.out) && d.write(p)
-}
-
-// flushHead writes a pending response head (in d.out) on its own.
-func (u *upConn) flushHead(d *downConn) {
-	if u.headPending {
-		u.headPending = false
-		d.write(d.out)
-	}
-}
-
-// finish completes the exchange: record it, pool or close the connection,
-// and let the client connection move on to its next request.
+// finish completes the exchange: pool or close the connection, then let
+// the exchange record the response and move on.
 func (u *upConn) finish() {
-	d := u.down
-	d.series.Observe(u.resp.Status, time.Duration(monotime()-d.start))
-	d.endpointAnswered(u.resp.Status)
-	u.down, d.up = nil, nil
-	reusable := !u.noReuse && d.bodyDone && u.io.buffered() == 0 && !u.l.p.draining.Load()
+	ex := u.ex
+	reusable := !u.noReuse && ex.reqDone && u.io.buffered() == 0 && !u.l.p.draining.Load()
+	u.ex, ex.up = nil, nil
 	if u.list != nil {
 		u.list.remove(u)
 	}
@@ -355,27 +324,16 @@ func (u *upConn) finish() {
 	} else {
 		u.closeConn()
 	}
-	d.endExchange()
-	d.resume()
+	ex.responseDone(u.resp.Status)
 }
 
-// failExchange answers the client with a local error when no response byte
-// has reached it yet, and cuts the connection otherwise.
-func (u *upConn) failExchange(status int, reason string) {
-	d := u.down
-	u.l.p.upstreamProtocolErrors.Inc()
+// fail closes the connection after the upstream violated the protocol and
+// tells the exchange.
+func (u *upConn) fail(status int, reason string) {
+	ex := u.ex
 	u.closeConn()
-	if d == nil {
-		return
-	}
-	d.up = nil
-	d.endpointFailed()
-	if d.respStarted {
-		d.cutResponse(u.l.p.cut.upstreamError)
-		return
-	}
-	d.localReply(status, reason)
-	d.resume()
+	u.ex, ex.up = nil, nil
+	ex.upstreamBroke(status, reason)
 }
 
 // dialFailure names why a connection could not be opened.
@@ -398,19 +356,12 @@ func (u *upConn) onConnectFailed(reason string) {
 	u.markClosed()
 	u.ep.ReportConnectFailure(time.Now())
 	u.l.p.connectErrors(u.ep.Addr).Inc()
-	d := u.down
-	if d == nil {
+	ex := u.ex
+	if ex == nil {
 		return
 	}
-	u.down, d.up = nil, nil
-	d.releaseEndpoint() // the connect failure is reported above
-	// Nothing was sent, so trying another endpoint once is always safe.
-	if d.attempts < 2 && len(d.backend.Endpoints) > 1 {
-		d.connectUpstream(false)
-		return
-	}
-	d.localReply(503, reason)
-	d.resume()
+	u.ex = nil
+	ex.connectFailed(reason)
 }
 
 // onPeerClosed runs when the upstream closed the connection (or a write to
@@ -420,41 +371,25 @@ func (u *upConn) onPeerClosed() {
 		return
 	}
 	u.markClosed()
-	d := u.down
-	if d == nil {
+	ex := u.ex
+	if ex == nil {
 		return // an idle pooled connection timed out on the upstream's side
 	}
-	u.down, d.up = nil, nil
+	u.ex, ex.up = nil, nil
 	switch {
-	case d.tunnel:
-		d.tunnelClosed()
-		d.endExchange() // closeAfter is set: the client conn closes once flushed
+	case ex.tunnel:
+		ex.tunnelClosedByUpstream()
 	case u.headDone && u.kind == http1.BodyUntilClose:
 		// The close is the end of the body.
-		u.flushHead(d)
-		if d.closed {
-			return
+		if ex.responseFlush() {
+			ex.responseDone(u.resp.Status)
 		}
-		d.series.Observe(u.resp.Status, time.Duration(monotime()-d.start))
-		d.endpointAnswered(u.resp.Status)
-		d.endExchange() // closeAfter is set: the client conn closes too
 	case u.headDone:
 		// Truncated response: the client must see the cut, and the
 		// endpoint gets no credit for it.
-		u.l.p.upstreamProtocolErrors.Inc()
-		d.endpointFailed()
-		d.cutResponse(u.l.p.cut.upstreamClosed)
-	case u.reused && !u.received && d.bodyless && d.attempts < 2:
-		// A pooled connection the upstream closed just as we reused it (the
-		// keep-alive race). The request never reached the application
-		// (bodiless and no byte came back), so retrying on a new connection
-		// is what every HTTP client does here.
-		d.releaseEndpoint() // a stale pooled connection, not the endpoint's fault
-		d.connectUpstream(true)
+		ex.responseCut(u.l.p.cut.upstreamClosed)
 	default:
-		d.endpointFailed()
-		d.localReply(502, "upstream_reset")
-		d.resume()
+		ex.upstreamReset(u.reused && !u.received)
 	}
 }
 
