@@ -6,7 +6,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build test test-root vet bench report gate gate-run baseline gate-eval gate-eval-runs bench-go bench-hop bench-pair bench-load bench-idle bench-tailnoise fuzz mutants clean
+.PHONY: all build test test-root vet bench report gate gate-run baseline gate-eval gate-eval-runs bench-go bench-ab bench-hop bench-pair bench-load bench-idle bench-tailnoise fuzz mutants clean
 
 all: build
 
@@ -112,6 +112,11 @@ soak: build
 # newest raw file of each. See results/standalone/README.md.
 bench-go:
 	GO=$(GO) scripts/gobench.sh
+
+# BEFORE=<commit> make bench-ab: Go benchmarks of BEFORE and HEAD measured in
+# the same run, alternating (TAG=, ROUNDS=, BENCH=, PKGS=; scripts/abbench.sh).
+bench-ab:
+	GO=$(GO) scripts/abbench.sh
 
 bench-hop: build
 	scripts/hopbench.sh

@@ -95,6 +95,9 @@ func RenderFile(p, display string) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		if g.Meta["bench"] == "abbench" {
+			return renderAB(g, display)
+		}
 		return renderGo(g, display)
 	}
 	t, err := ParseTable(p, bytes.NewReader(data))

@@ -25,6 +25,10 @@ type GoResult struct {
 	Pkg, Name string // Name without the "-GOMAXPROCS" suffix
 	Procs     int
 	Metrics   map[string]float64 // by unit: "ns/op", "B/op", "allocs/op", ...
+	// Variant and Round place the result in an A/B run (scripts/abbench.sh:
+	// "variant:" and "round:" lines); empty and 0 otherwise.
+	Variant string
+	Round   int
 }
 
 // busyKeys are the configuration keys scripts/gobench.sh writes before each
@@ -34,7 +38,7 @@ var busyKeys = []string{"loadavg1", "other-cores", "steal-pct"}
 // ParseGoBench reads benchmark output; name is used in errors.
 func ParseGoBench(name string, r io.Reader) (*GoBench, error) {
 	g := &GoBench{Path: name, Meta: map[string]string{}, Busy: map[string][]float64{}}
-	pkg := ""
+	pkg, variant, round := "", "", 0
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	line := 0
@@ -47,7 +51,7 @@ func ParseGoBench(name string, r io.Reader) (*GoBench, error) {
 				return nil, fmt.Errorf("%s:%d: %w", name, line, err)
 			}
 			if ok {
-				res.Pkg = pkg
+				res.Pkg, res.Variant, res.Round = pkg, variant, round
 				g.Results = append(g.Results, res)
 			}
 			continue
@@ -56,8 +60,17 @@ func ParseGoBench(name string, r io.Reader) (*GoBench, error) {
 		if !ok {
 			continue // PASS, ok, test log output
 		}
-		if k == "pkg" {
+		switch k {
+		case "pkg":
 			pkg = v
+		case "variant":
+			variant = v
+		case "round":
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: round %q is not a number", name, line, v)
+			}
+			round = n
 		}
 		for _, bk := range busyKeys {
 			if k == bk {

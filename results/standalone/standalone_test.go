@@ -68,6 +68,7 @@ func TestRenderGolden(t *testing.T) {
 		"idlebench/20261201T100000Z.tsv",
 		"gobench/20261201T100000Z.txt",
 		"tailnoise/20261201T100000Z.tsv",
+		"abbench/20261201T100000Z.txt",
 	} {
 		t.Run(fixture, func(t *testing.T) {
 			got, err := RenderFile(filepath.Join("testdata", fixture), fixture)
@@ -136,6 +137,13 @@ func TestRenderFigures(t *testing.T) {
 			// the worst single round, not a median, is held against 4 KB
 			"Largest RSS per connection in any round: 4,198 bytes (eventLoops 1), **over** the target of 4 KB (4,096 bytes).",
 			"CPUs (median, min–max over 6 runs)",
+		}},
+		// before 100, 200, 300 and after 110, 180, 330 ns/op in rounds 1-3:
+		// the per-round ratios 1.10, 0.90, 1.10 have median 1.100, while
+		// the ratio of the medians would be 180/200 = 0.900.
+		{"abbench/20261201T100000Z.txt", []string{
+			"| `engine.BenchmarkRealPath/inbound` | 200 (100–300) | 180 (110–330) | 1.100 (0.900–1.100) | 0 → 0 (0–1) | 3 |",
+			"Before: `0000000000bb engine: old`. After: `1111111111aa engine: new`.",
 		}},
 		{"gobench/20261201T100000Z.txt", []string{
 			"| `balance.BenchmarkP2C` | 12.5 (12.0–13.5) | 0 | 0 | 3 |",
