@@ -81,6 +81,48 @@ mutant ignore-route-weights \
 	'			return r.picks[0*i]' \
 	./proxy/internal/route '^(TestExampleSplit|TestConformanceMeshSplit)$'
 
+mutant grpc-service-precedence-dropped \
+	"GRPCRoute matches are not ordered by the characters of their service first (a method or header match beats a service)" \
+	proxy/internal/route/match.go \
+	$'\tif c := a.grpc.service.compare(&b.grpc.service); c != 0 {\n\t\treturn c\n\t}\n' \
+	'' \
+	./proxy/internal/route '^(TestGRPCPrecedence|TestGRPCExample)$'
+
+mutant grpc-regex-not-anchored \
+	"a GRPCRoute RegularExpression service or method matches part of the name (Echo routes EchoTwo)" \
+	proxy/internal/route/compile.go \
+	'		re, err := anchored(*v)' \
+	'		re, err := regexp.Compile(*v)' \
+	./proxy/internal/route '^TestGRPCPrecedence$'
+
+mutant grpc-http-routes-merged \
+	"HTTPRoutes and GRPCRoutes on one Service port are merged instead of the GRPCRoutes applying alone" \
+	proxy/internal/route/compile.go \
+	'			routes = c.oneRouteType(s, routes)' \
+	'' \
+	./proxy/internal/route '^TestMixedHTTPAndGRPCRoutes$'
+
+mutant slice-app-protocol-ignored \
+	"an EndpointSlice port's appProtocol does not override its Service port's for the slice's endpoints" \
+	proxy/internal/route/compile.go \
+	'					proto = protocolOf(p.AppProtocol, name)' \
+	'					_ = p.AppProtocol' \
+	./proxy/internal/route '^(TestBackendProtocol|TestBackendProtocolZeroAllocs)$'
+
+mutant grpc-port-prefix-ignored \
+	"a Service port named grpc-* or http2-* (Istio's port-name prefixes) is spoken to in HTTP/1.1" \
+	proxy/internal/route/compile.go \
+	$'\tif i := strings.IndexByte(name, \'-\'); i >= 0 {\n\t\tname = name[:i]\n\t}\n' \
+	'' \
+	./proxy/internal/route '^(TestProtocolOf|TestGRPCExample)$'
+
+mutant grpc-exact-service-unchecked \
+	"a GRPCRoute Exact service that is no protobuf service name (foo/Bar, empty) is accepted" \
+	proxy/internal/config/validate.go \
+	'!grpcServiceRE.MatchString(svc))' \
+	'false)' \
+	./proxy/internal/config '^TestParseGRPCRouteErrors$'
+
 mutant accept-cl-with-te \
 	"a message with both Content-Length and Transfer-Encoding is accepted" \
 	proxy/internal/http1/fields.go \

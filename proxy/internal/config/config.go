@@ -1,8 +1,8 @@
 // Package config loads meshproxy's configuration: one multi-document YAML
 // file holding a Proxy document (meshproxy's own listeners and knobs) and
 // the Kubernetes objects that describe the mesh: v1 Services, discovery/v1
-// EndpointSlices and Gateway API HTTPRoutes attached to Services (the GAMMA
-// mesh pattern).
+// EndpointSlices and Gateway API HTTPRoutes and GRPCRoutes attached to
+// Services (the GAMMA mesh pattern).
 //
 // Parsing is strict. Unknown fields, kinds and apiVersions are errors, and
 // fields that exist in the real APIs but that meshproxy does not implement
@@ -37,6 +37,8 @@ type Config struct {
 	Services []Service       // v1 Services
 	Slices   []EndpointSlice // discovery.k8s.io/v1 EndpointSlices
 	Routes   []HTTPRoute     // gateway.networking.k8s.io/v1 (or v1beta1) HTTPRoutes
+	// GRPCRoutes are gateway.networking.k8s.io/v1 (or v1alpha2) GRPCRoutes.
+	GRPCRoutes []GRPCRoute
 }
 
 // Load reads the file at path and parses it with Parse, using path as the
@@ -59,9 +61,17 @@ func (c *Config) Summary() string {
 	for _, r := range c.Routes {
 		rules += len(r.Spec.Rules)
 	}
-	return fmt.Sprintf("%s: proxy %s/%s, %d services, %d endpointslices (%d endpoints), %d httproutes (%d rules)",
+	s := fmt.Sprintf("%s: proxy %s/%s, %d services, %d endpointslices (%d endpoints), %d httproutes (%d rules)",
 		c.Source, c.Proxy.Metadata.Namespace, c.Proxy.Metadata.Name,
 		len(c.Services), len(c.Slices), endpoints, len(c.Routes), rules)
+	if len(c.GRPCRoutes) > 0 {
+		rules = 0
+		for _, r := range c.GRPCRoutes {
+			rules += len(r.Spec.Rules)
+		}
+		s += fmt.Sprintf(", %d grpcroutes (%d rules)", len(c.GRPCRoutes), rules)
+	}
+	return s
 }
 
 // Error is one problem in a configuration file.

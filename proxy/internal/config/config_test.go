@@ -677,3 +677,299 @@ func TestParseAliasBomb(t *testing.T) {
 		t.Fatal("Parse did not finish on an alias bomb")
 	}
 }
+
+// grpcRouteDoc is minimalProxy plus a Service and a GRPCRoute whose spec is
+// parentRefs to that Service followed by rules (indented by 2).
+func grpcRouteDoc(apiVersion, rules string) string {
+	return minimalProxy + `---
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  ports: [{name: grpc, port: 7070}]
+---
+apiVersion: ` + apiVersion + `
+kind: GRPCRoute
+metadata: {name: g}
+spec:
+  parentRefs: [{group: "", kind: Service, name: echo, port: 7070}]
+` + rules
+}
+
+// Every GRPCRoute problem is an error naming the field, at its line, as
+// the CRD's schema and CEL rules (or meshproxy's limits) decide.
+func TestParseGRPCRouteErrors(t *testing.T) {
+	const v1 = APIVersionGRPCRoute
+	tests := []struct {
+		name, apiVersion, spec string
+		field, msg             string
+		at                     string // the error's line is the last one containing this
+	}{
+		{"unknown field timeouts", v1, `  rules:
+  - backendRefs: [{name: echo, port: 7070}]
+    timeouts: {request: 1s}
+`, "spec.rules[0].timeouts", `unknown field "timeouts"`, "timeouts:"},
+		{"unknown field in method", v1, `  rules:
+  - matches: [{method: {service: a.B, path: /a.B/C}}]
+`, "spec.rules[0].matches[0].method.path", `unknown field "path"`, "path:"},
+		{"hostnames", v1, `  hostnames: [echo.default.svc.cluster.local]
+  rules: [{backendRefs: [{name: echo, port: 7070}]}]
+`, "spec.hostnames", "not supported by meshproxy (GAMMA mesh routes SHOULD NOT use hostnames", "hostnames:"},
+		{"useDefaultGateways", v1, `  useDefaultGateways: All
+  rules: [{backendRefs: [{name: echo, port: 7070}]}]
+`, "spec.useDefaultGateways", "not supported by meshproxy", "useDefaultGateways:"},
+		{"filters", v1, `  rules:
+  - filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: a, value: b}]}}]
+    backendRefs: [{name: echo, port: 7070}]
+`, "spec.rules[0].filters", "not supported by meshproxy", "filters:"},
+		{"sessionPersistence", v1, `  rules:
+  - sessionPersistence: {sessionName: s}
+    backendRefs: [{name: echo, port: 7070}]
+`, "spec.rules[0].sessionPersistence", "not supported by meshproxy", "sessionPersistence:"},
+		{"backendRef filters", v1, `  rules:
+  - backendRefs: [{name: echo, port: 7070, filters: [{type: RequestMirror}]}]
+`, "spec.rules[0].backendRefs[0].filters", "not supported by meshproxy", "backendRefs:"},
+		{"backendRef weight", v1, `  rules:
+  - backendRefs:
+    - {name: echo, port: 7070, weight: -1}
+`, "spec.rules[0].backendRefs[0].weight", "-1 out of range (want 0-1000000)", "weight:"},
+		{"backendRef port", v1, `  rules:
+  - backendRefs:
+    - {name: echo}
+`, "spec.rules[0].backendRefs[0].port", "required for a Service backend", "- {name: echo}"},
+		{"method without service or method", v1, `  rules:
+  - matches:
+    - method: {type: Exact}
+`, "spec.rules[0].matches[0].method", "at least one of service or method is required", "method:"},
+		{"regex method with both empty", v1, `  rules:
+  - matches:
+    - method: {type: RegularExpression, service: "", method: ""}
+`, "spec.rules[0].matches[0].method", "at least one of service or method is required", "method:"},
+		{"exact service with a slash", v1, `  rules:
+  - matches:
+    - method:
+        service: foo/Bar
+`, "spec.rules[0].matches[0].method.service", `invalid service "foo/Bar": must be a protobuf service name`, "service:"},
+		{"exact service empty", v1, `  rules:
+  - matches:
+    - method:
+        service: ""
+        method: Login
+`, "spec.rules[0].matches[0].method.service", `invalid service ""`, "service:"},
+		// The CEL tests of gateway-api (tests/cel/grpcroute_test.go): a
+		// regular expression needs type RegularExpression.
+		{"exact method regex", v1, `  rules:
+  - matches:
+    - method:
+        method: .*
+`, "spec.rules[0].matches[0].method.method", `invalid method ".*": must be a protobuf method name`, "method: .*"},
+		{"exact method with a dot", v1, `  rules:
+  - matches:
+    - method: {type: Exact, service: a.B, method: Say.Hello}
+`, "spec.rules[0].matches[0].method.method", `invalid method "Say.Hello"`, "method: {"},
+		{"exact service too long", v1, `  rules:
+  - matches:
+    - method: {service: ` + strings.Repeat("a", 1025) + `}
+`, "spec.rules[0].matches[0].method.service", "at most 1024 characters", "method: {"},
+		{"regex service invalid", v1, `  rules:
+  - matches:
+    - method:
+        type: RegularExpression
+        service: "foo.(Bar"
+`, "spec.rules[0].matches[0].method.service", "invalid regular expression (Go RE2 syntax): missing closing )", "service:"},
+		{"regex method invalid", v1, `  rules:
+  - matches:
+    - method: {type: RegularExpression, method: "Get[a-"}
+`, "spec.rules[0].matches[0].method.method", "invalid regular expression", "method: {"},
+		{"method match type", v1, `  rules:
+  - matches:
+    - method:
+        type: Prefix
+        service: foo.Bar
+`, "spec.rules[0].matches[0].method.type", `unsupported value "Prefix" (want Exact or RegularExpression)`, "type: Prefix"},
+		{"header name", v1, `  rules:
+  - matches:
+    - headers:
+      - {name: "x canary", value: "1"}
+`, "spec.rules[0].matches[0].headers[0].name", `invalid header name "x canary"`, "x canary"},
+		{"header type", v1, `  rules:
+  - matches:
+    - headers:
+      - {type: Prefix, name: x, value: "1"}
+`, "spec.rules[0].matches[0].headers[0].type", `unsupported value "Prefix" (want Exact or RegularExpression)`, "type: Prefix"},
+		{"header regex", v1, `  rules:
+  - matches:
+    - headers:
+      - {type: RegularExpression, name: x, value: "a("}
+`, "spec.rules[0].matches[0].headers[0].value", "invalid regular expression", "name: x"},
+		{"header empty value", v1, `  rules:
+  - matches:
+    - headers:
+      - {name: x, value: ""}
+`, "spec.rules[0].matches[0].headers[0].value", "must be 1-4096 characters", "name: x"},
+		{"too many headers", v1, `  rules:
+  - matches:
+    - headers: [` + strings.Repeat(`{name: x, value: "1"}, `, 17) + `]
+`, "spec.rules[0].matches[0].headers", "too many header matches (17, at most 16)", "headers:"},
+		{"duplicate rule name", v1, `  rules:
+  - name: main
+    backendRefs: [{name: echo, port: 7070}]
+  - name: main
+    backendRefs: [{name: echo, port: 7070}]
+`, "spec.rules[1].name", `duplicate rule name "main" (also spec.rules[0])`, "- name: main"},
+		{"invalid rule name", v1, `  rules:
+  - name: Main
+    backendRefs: [{name: echo, port: 7070}]
+`, "spec.rules[0].name", `invalid rule name "Main"`, "name: Main"},
+		{"no rules", v1, "", "spec.rules", "required: at least one rule", "spec:"},
+		{"apiVersion v1beta1", "gateway.networking.k8s.io/v1beta1", `  rules: [{backendRefs: [{name: echo, port: 7070}]}]
+`, "apiVersion", `unsupported apiVersion "gateway.networking.k8s.io/v1beta1" for kind GRPCRoute (want gateway.networking.k8s.io/v1 or gateway.networking.k8s.io/v1alpha2)`, "apiVersion: gateway"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := grpcRouteDoc(tc.apiVersion, tc.spec)
+			_, err := Parse("g.yaml", []byte(src))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			errs := Errors(err)
+			var got *Error
+			for _, e := range errs {
+				if e.Field == tc.field && strings.Contains(e.Msg, tc.msg) {
+					got = e
+				}
+			}
+			if got == nil {
+				t.Fatalf("no error at %s containing %q:\n%v", tc.field, tc.msg, err)
+			}
+			if len(errs) != 1 {
+				t.Errorf("%d errors, want 1:\n%v", len(errs), err)
+			}
+			at := strings.LastIndex(src, tc.at)
+			if at < 0 {
+				t.Fatalf("test bug: %q not in the document", tc.at)
+			}
+			if line := strings.Count(src[:at], "\n") + 1; got.Line != line {
+				t.Errorf("line %d, want %d: %v", got.Line, line, got)
+			}
+			if want := "(GRPCRoute default/g)"; tc.field != "apiVersion" && !strings.Contains(got.Error(), want) {
+				t.Errorf("error does not name the object %s: %v", want, got)
+			}
+		})
+	}
+}
+
+// What the GRPCRoute schema allows is accepted, v1alpha2 (the same type)
+// included.
+func TestParseGRPCRoute(t *testing.T) {
+	for _, tc := range []struct{ name, apiVersion, rules string }{
+		{"v1alpha2", APIVersionGRPCRouteAlpha, "  rules: [{backendRefs: [{name: echo, port: 7070}]}]\n"},
+		{"service only", APIVersionGRPCRoute, "  rules: [{matches: [{method: {service: pkg.v1.Svc}}]}]\n"},
+		{"method only", APIVersionGRPCRoute, "  rules: [{matches: [{method: {method: Get_2}}]}]\n"},
+		{"leading dot", APIVersionGRPCRoute, "  rules: [{matches: [{method: {type: Exact, service: .foo.Test.Example, method: Login}}]}]\n"},
+		{"upper-case service", APIVersionGRPCRoute, "  rules: [{matches: [{method: {service: Foo.BAR_baz}}]}]\n"},
+		{"regex, empty service", APIVersionGRPCRoute, "  rules: [{matches: [{method: {type: RegularExpression, service: \"\", method: \"Get.*\"}}]}]\n"},
+		{"regex both", APIVersionGRPCRoute, "  rules: [{matches: [{method: {type: RegularExpression, service: \".*\", method: \".*\"}}]}]\n"},
+		{"headers only", APIVersionGRPCRoute, "  rules: [{matches: [{headers: [{name: x-b3, value: \"a b\"}, {type: RegularExpression, name: y, value: \"v[0-9]\"}]}]}]\n"},
+		{"empty filters and status", APIVersionGRPCRoute, "  rules: [{filters: [], backendRefs: [{name: echo, port: 7070, weight: 0}]}]\nstatus: {parents: []}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("g.yaml", []byte(grpcRouteDoc(tc.apiVersion, tc.rules)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.GRPCRoutes) != 1 || len(cfg.Routes) != 0 || cfg.GRPCRoutes[0].APIVersion != tc.apiVersion {
+				t.Errorf("routes %+v, httproutes %d", cfg.GRPCRoutes, len(cfg.Routes))
+			}
+		})
+	}
+	// A GRPCRoute and an HTTPRoute may share a name: they are different kinds.
+	src := grpcRouteDoc(APIVersionGRPCRoute, "  rules: [{backendRefs: [{name: echo, port: 7070}]}]\n") + `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: g}
+spec:
+  parentRefs: [{group: "", kind: Service, name: echo}]
+  rules: [{backendRefs: [{name: echo, port: 7070}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: g}
+spec:
+  parentRefs: [{group: "", kind: Service, name: echo}]
+  rules: [{backendRefs: [{name: echo, port: 7070}]}]
+`
+	_, err := Parse("g.yaml", []byte(src))
+	if errs := Errors(err); len(errs) != 1 || !strings.Contains(errs[0].Error(), "document 5 (GRPCRoute default/g): metadata.name: duplicate GRPCRoute default/g (first defined in document 3)") {
+		t.Errorf("want only the duplicate GRPCRoute reported: %v", err)
+	}
+}
+
+func TestParseGRPCExample(t *testing.T) {
+	cfg, err := Load(filepath.Join("..", "..", "testdata", "grpc-example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Services) != 3 || len(cfg.Slices) != 3 || len(cfg.Routes) != 0 || len(cfg.GRPCRoutes) != 1 {
+		t.Fatalf("counts: %s", cfg.Summary())
+	}
+	if got := cfg.Summary(); !strings.HasSuffix(got, "grpc-example.yaml: proxy default/client, 3 services, 3 endpointslices (3 endpoints), 0 httproutes (0 rules), 1 grpcroutes (3 rules)") {
+		t.Errorf("Summary() = %q", got)
+	}
+	rt := cfg.GRPCRoutes[0]
+	if want := time.Date(2025, 1, 15, 9, 30, 0, 0, time.UTC); !rt.Metadata.Created.Equal(want) {
+		t.Errorf("Created = %v, want %v", rt.Metadata.Created, want)
+	}
+	canary := rt.Spec.Rules[1]
+	m := canary.Matches[0]
+	if *canary.Name != "canary" || *m.Method.Service != "meshbench.echo.v1.Echo" || *m.Method.Method != "Unary" || m.Method.Type != nil ||
+		len(m.Headers) != 1 || m.Headers[0].Name != "x-canary" || m.Headers[0].Value != "true" {
+		t.Errorf("canary rule = %+v, match %+v", canary, m)
+	}
+	if w := rt.Spec.Rules[2].BackendRefs[0].Weight; w == nil || *w != 90 {
+		t.Errorf("split weight = %v", w)
+	}
+	if ap := cfg.Services[2].Spec.Ports[0].AppProtocol; ap == nil || *ap != AppProtocolH2C {
+		t.Errorf("echo-v2 appProtocol = %v", ap)
+	}
+}
+
+// appProtocol is a Kubernetes qualified name, on Service and EndpointSlice
+// ports alike.
+func TestParseAppProtocol(t *testing.T) {
+	doc := func(svcAP, sliceAP string) string {
+		return minimalProxy + `---
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  ports: [{name: grpc, port: 7070, appProtocol: "` + svcAP + `"}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: echo-1, labels: {kubernetes.io/service-name: echo}}
+addressType: IPv4
+endpoints: [{addresses: [10.0.0.1]}]
+ports: [{name: grpc, port: 7070, appProtocol: "` + sliceAP + `"}]
+`
+	}
+	for _, v := range []string{"http", "http2", "grpc", "grpc-web", "kubernetes.io/h2c", "kubernetes.io/ws", "kubernetes.io/wss", "example.com/My_Proto.v2"} {
+		if _, err := Parse("a.yaml", []byte(doc(v, v))); err != nil {
+			t.Errorf("appProtocol %q rejected: %v", v, err)
+		}
+	}
+	for _, tc := range []struct{ svc, slice, field, msg string }{
+		{"", "h2c", "spec.ports[0].appProtocol", `invalid appProtocol "": name must not be empty`},
+		{"h2c", "kubernetes.io/h2c/x", "ports[0].appProtocol", `invalid appProtocol "kubernetes.io/h2c/x": must be a name with at most one '/' prefix`},
+		{"-grpc", "h2c", "spec.ports[0].appProtocol", "name must start and end with a letter or digit"},
+		{"http 2", "h2c", "spec.ports[0].appProtocol", `name must consist of letters, digits, '-', '_' and '.' (' ' is not allowed)`},
+		{"h2c", "Kubernetes.io/h2c", "ports[0].appProtocol", `prefix "Kubernetes.io" must consist of lower-case letters`},
+		{strings.Repeat("a", 64), "h2c", "spec.ports[0].appProtocol", "name must be at most 63 characters"},
+	} {
+		_, err := Parse("a.yaml", []byte(doc(tc.svc, tc.slice)))
+		errs := Errors(err)
+		if len(errs) != 1 || errs[0].Field != tc.field || !strings.Contains(errs[0].Msg, tc.msg) {
+			t.Errorf("appProtocol %q / %q: err = %v, want %s: ...%s", tc.svc, tc.slice, err, tc.field, tc.msg)
+		}
+	}
+}

@@ -96,6 +96,41 @@ func ianaSvcName(s string) string {
 	return ""
 }
 
+// qualifiedName: the Kubernetes qualified name syntax of label keys and of
+// appProtocol, "[prefix/]name": name is at most 63 letters, digits, '-',
+// '_' and '.', starting and ending with a letter or digit; the optional
+// prefix is an RFC 1123 subdomain.
+func qualifiedName(s string) string {
+	prefix, name, hasPrefix := strings.Cut(s, "/")
+	if !hasPrefix {
+		name = prefix
+	} else {
+		if msg := dns1123Subdomain(prefix); msg != "" {
+			return "prefix " + strconv.Quote(prefix) + " " + msg
+		}
+		if strings.Contains(name, "/") {
+			return "must be a name with at most one '/' prefix"
+		}
+	}
+	if name == "" {
+		return "name must not be empty"
+	}
+	if len(name) > 63 {
+		return "name must be at most 63 characters"
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := isLowerAlnum(c) || c >= 'A' && c <= 'Z'
+		switch {
+		case !alnum && c != '-' && c != '_' && c != '.':
+			return "name must consist of letters, digits, '-', '_' and '.' (" + strconv.QuoteRune(rune(c)) + " is not allowed)"
+		case !alnum && (i == 0 || i == len(name)-1):
+			return "name must start and end with a letter or digit"
+		}
+	}
+	return ""
+}
+
 func isLowerAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
 // isTchar reports whether c is an RFC 9110 token character, the syntax of

@@ -86,6 +86,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		case *HTTPRoute:
 			p.validateHTTPRoute(d, obj)
 			cfg.Routes = append(cfg.Routes, *obj)
+		case *GRPCRoute:
+			p.validateGRPCRoute(d, obj)
+			cfg.GRPCRoutes = append(cfg.GRPCRoutes, *obj)
 		}
 	}
 	if proxies == 0 && len(p.errs) < maxErrors {
@@ -338,10 +341,11 @@ var kinds = map[string][]string{
 	KindService:       {APIVersionService},
 	KindEndpointSlice: {APIVersionEndpointSlice},
 	KindHTTPRoute:     {APIVersionHTTPRoute, APIVersionHTTPRouteBeta},
+	KindGRPCRoute:     {APIVersionGRPCRoute, APIVersionGRPCRouteAlpha},
 }
 
 const supportedKinds = "Proxy (" + APIVersionProxy + "), Service (" + APIVersionService + "), EndpointSlice (" +
-	APIVersionEndpointSlice + ") or HTTPRoute (" + APIVersionHTTPRoute + ")"
+	APIVersionEndpointSlice + "), HTTPRoute (" + APIVersionHTTPRoute + ") or GRPCRoute (" + APIVersionGRPCRoute + ")"
 
 // target returns a pointer to a fresh object of the document's kind, with
 // defaults applied, or reports why the document cannot be decoded.
@@ -370,6 +374,8 @@ func (p *parser) target(d *doc) (any, bool) {
 		return &Service{}, true
 	case KindEndpointSlice:
 		return &EndpointSlice{}, true
+	case KindGRPCRoute:
+		return &GRPCRoute{}, true
 	default:
 		return &HTTPRoute{}, true
 	}

@@ -18,11 +18,19 @@ const (
 	APIVersionHTTPRoute     = "gateway.networking.k8s.io/v1"
 	// APIVersionHTTPRouteBeta is accepted too: v1beta1 HTTPRoute has the same schema.
 	APIVersionHTTPRouteBeta = "gateway.networking.k8s.io/v1beta1"
+	APIVersionGRPCRoute     = "gateway.networking.k8s.io/v1"
+	// APIVersionGRPCRouteAlpha is accepted too: v1alpha2 GRPCRoute is the
+	// v1 type itself (sigs.k8s.io/gateway-api apis/v1alpha2:
+	// "type GRPCRoute v1.GRPCRoute"), served beside v1 until gateway-api
+	// #3361 stopped serving it, so exported objects of either version
+	// carry the same fields.
+	APIVersionGRPCRouteAlpha = "gateway.networking.k8s.io/v1alpha2"
 
 	KindProxy         = "Proxy"
 	KindService       = "Service"
 	KindEndpointSlice = "EndpointSlice"
 	KindHTTPRoute     = "HTTPRoute"
+	KindGRPCRoute     = "GRPCRoute"
 
 	// LabelServiceName is the label tying an EndpointSlice to its Service.
 	LabelServiceName = "kubernetes.io/service-name"
@@ -341,6 +349,17 @@ type ServicePort struct {
 	NodePort    int32       `yaml:"nodePort,omitempty"`
 }
 
+// The Kubernetes-defined appProtocol values (KEP-3726; core/v1
+// ServicePort.appProtocol). Any other value is an IANA service name ("http",
+// "http2", "grpc", ...) or an implementation-defined prefixed name. The
+// route package maps appProtocol, and the port name when it is unset, to
+// the protocol meshproxy speaks to the port's endpoints.
+const (
+	AppProtocolH2C = "kubernetes.io/h2c" // HTTP/2 over cleartext with prior knowledge
+	AppProtocolWS  = "kubernetes.io/ws"  // WebSocket over cleartext
+	AppProtocolWSS = "kubernetes.io/wss" // WebSocket over TLS
+)
+
 // IntOrString is k8s.io/apimachinery's intstr.IntOrString: a port number or
 // a port name.
 type IntOrString struct {
@@ -558,3 +577,66 @@ type HTTPRouteTimeouts struct {
 	Request        *Duration `yaml:"request,omitempty"`
 	BackendRequest *Duration `yaml:"backendRequest,omitempty"`
 }
+
+// ---------------------------------------------------------------------------
+// GRPCRoute (gateway.networking.k8s.io/v1).
+
+// GRPCRoute is a subset of Gateway API v1 GRPCRoute, attached to Services
+// (GAMMA) rather than Gateways.
+type GRPCRoute struct {
+	TypeMeta `yaml:",inline"`
+	Metadata ObjectMeta    `yaml:"metadata"`
+	Spec     GRPCRouteSpec `yaml:"spec"`
+	Status   Ignored       `yaml:"status,omitempty"`
+}
+
+// GRPCRouteSpec is Gateway API GRPCRouteSpec.
+type GRPCRouteSpec struct {
+	ParentRefs []ParentReference `yaml:"parentRefs,omitempty"`
+	// Hostnames are rejected as HTTPRoute's are: GAMMA implementations
+	// SHOULD NOT infer functionality from them (GEP-1294).
+	Hostnames          Unsupported     `yaml:"hostnames,omitempty"`
+	UseDefaultGateways Unsupported     `yaml:"useDefaultGateways,omitempty"`
+	Rules              []GRPCRouteRule `yaml:"rules,omitempty"`
+}
+
+// GRPCRouteRule is Gateway API GRPCRouteRule. It has no timeouts: the
+// Proxy document's spec.timeouts.request applies to its requests.
+type GRPCRouteRule struct {
+	Name        *string          `yaml:"name,omitempty"`
+	Matches     []GRPCRouteMatch `yaml:"matches,omitempty"`
+	Filters     Unsupported      `yaml:"filters,omitempty"`
+	BackendRefs []GRPCBackendRef `yaml:"backendRefs,omitempty"`
+
+	SessionPersistence Unsupported `yaml:"sessionPersistence,omitempty"`
+}
+
+// GRPCRouteMatch is Gateway API GRPCRouteMatch: all conditions must hold.
+type GRPCRouteMatch struct {
+	// Method absent matches every service and method.
+	Method  *GRPCMethodMatch  `yaml:"method,omitempty"`
+	Headers []GRPCHeaderMatch `yaml:"headers,omitempty"`
+}
+
+// GRPCMethodMatch is Gateway API GRPCMethodMatch. Type defaults to Exact;
+// at least one of Service and Method must be a non-empty string, and an
+// empty or absent one matches anything.
+type GRPCMethodMatch struct {
+	Type    *string `yaml:"type,omitempty"`
+	Service *string `yaml:"service,omitempty"`
+	Method  *string `yaml:"method,omitempty"`
+}
+
+// GRPC method match types.
+const (
+	GRPCMethodMatchExact             = "Exact"
+	GRPCMethodMatchRegularExpression = "RegularExpression"
+)
+
+// GRPCHeaderMatch is Gateway API GRPCHeaderMatch, the same shape as
+// HTTPHeaderMatch. Type defaults to Exact.
+type GRPCHeaderMatch HTTPHeaderMatch
+
+// GRPCBackendRef is Gateway API GRPCBackendRef, the same shape as
+// HTTPBackendRef (BackendRef inlined, plus filters).
+type GRPCBackendRef HTTPBackendRef

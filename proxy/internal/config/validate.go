@@ -356,6 +356,20 @@ func (p *parser) validateService(d *doc, svc *Service) {
 		if sp.NodePort < 0 || sp.NodePort > 65535 {
 			p.errorf(d, f+".nodePort", "invalid port %d (want 0-65535)", sp.NodePort)
 		}
+		p.appProtocol(d, f+".appProtocol", sp.AppProtocol)
+	}
+}
+
+// appProtocol checks a Service or EndpointSlice port's appProtocol, which
+// Kubernetes validates as a qualified name ("http2", "kubernetes.io/h2c").
+// It decides the protocol meshproxy speaks to the port's endpoints (see
+// AppProtocolH2C).
+func (p *parser) appProtocol(d *doc, field string, v *string) {
+	if v == nil {
+		return
+	}
+	if msg := qualifiedName(*v); msg != "" {
+		p.errorf(d, field, "invalid appProtocol %q: %s (want a name such as http, http2, grpc or kubernetes.io/h2c)", *v, msg)
 	}
 }
 
@@ -455,6 +469,7 @@ func (p *parser) validateEndpointSlice(d *doc, es *EndpointSlice) {
 		if ep.Protocol != nil {
 			p.enum(d, f+".protocol", *ep.Protocol, "TCP", "UDP", "SCTP")
 		}
+		p.appProtocol(d, f+".appProtocol", ep.AppProtocol)
 	}
 }
 
@@ -473,50 +488,68 @@ const (
 	maxWeight       = 1000000
 )
 
-func (p *parser) validateHTTPRoute(d *doc, rt *HTTPRoute) {
-	p.validateMeta(d, &rt.Metadata, dns1123Subdomain)
-	s := &rt.Spec
-	p.unsupported(d, "spec.hostnames", s.Hostnames, "GAMMA mesh routes SHOULD NOT use hostnames; the parentRef Service selects the traffic, or match the Host header with a header match")
-	p.unsupported(d, "spec.useDefaultGateways", s.UseDefaultGateways, "mesh routes attach to Services")
+// hostnamesWhy says why route hostnames are rejected, for HTTPRoute and
+// GRPCRoute alike.
+const hostnamesWhy = "GAMMA mesh routes SHOULD NOT use hostnames; the parentRef Service selects the traffic, or match the Host header with a header match"
 
-	if len(s.ParentRefs) == 0 {
+// validateRouteCommon checks what HTTPRoute and GRPCRoute share: metadata,
+// hostnames, useDefaultGateways and parentRefs (CommonRouteSpec), and the
+// number of rules.
+func (p *parser) validateRouteCommon(d *doc, m *ObjectMeta, hostnames, useDefaultGateways Unsupported, parents []ParentReference, rules int) {
+	p.validateMeta(d, m, dns1123Subdomain)
+	p.unsupported(d, "spec.hostnames", hostnames, hostnamesWhy)
+	p.unsupported(d, "spec.useDefaultGateways", useDefaultGateways, "mesh routes attach to Services")
+
+	if len(parents) == 0 {
 		p.errorf(d, "spec.parentRefs", `required: a mesh route attaches to a Service (parentRefs: [{group: "", kind: Service, name: ...}])`)
 	}
-	if len(s.ParentRefs) > maxParentRefs {
-		p.errorf(d, "spec.parentRefs", "too many parentRefs (%d, at most %d)", len(s.ParentRefs), maxParentRefs)
+	if len(parents) > maxParentRefs {
+		p.errorf(d, "spec.parentRefs", "too many parentRefs (%d, at most %d)", len(parents), maxParentRefs)
 	}
 	seen := map[string]int{}
-	for i, ref := range s.ParentRefs {
+	for i, ref := range parents {
 		f := idx("spec.parentRefs", i)
 		p.validateParentRef(d, f, &ref)
 		key := fmt.Sprintf("%v/%v/%v/%s/%v/%v", deref(ref.Group, GroupGateway), deref(ref.Kind, KindGateway),
-			deref(ref.Namespace, rt.Metadata.Namespace), ref.Name, deref(ref.SectionName, ""), derefInt(ref.Port))
+			deref(ref.Namespace, m.Namespace), ref.Name, deref(ref.SectionName, ""), derefInt(ref.Port))
 		if j, dup := seen[key]; dup {
 			p.errorf(d, f, "duplicate of spec.parentRefs[%d] (parentRefs must be distinct)", j)
 		}
 		seen[key] = i
 	}
 
-	if len(s.Rules) == 0 {
+	if rules == 0 {
 		p.errorf(d, "spec.rules", "required: at least one rule (a route without rules would answer 500 to everything)")
 	}
-	if len(s.Rules) > maxRules {
-		p.errorf(d, "spec.rules", "too many rules (%d, at most %d)", len(s.Rules), maxRules)
+	if rules > maxRules {
+		p.errorf(d, "spec.rules", "too many rules (%d, at most %d)", rules, maxRules)
 	}
+}
+
+// ruleName checks rules[i].name: an RFC 1123 subdomain, unique within the
+// route (names maps each name to its first rule).
+func (p *parser) ruleName(d *doc, f string, i int, name *string, names map[string]int) {
+	if name == nil {
+		return
+	}
+	if msg := dns1123Subdomain(*name); msg != "" {
+		p.errorf(d, f+".name", "invalid rule name %q: %s", *name, msg)
+	} else if j, dup := names[*name]; dup {
+		p.errorf(d, f+".name", "duplicate rule name %q (also spec.rules[%d]); rule names must be unique within a route", *name, j)
+	}
+	names[*name] = i
+}
+
+func (p *parser) validateHTTPRoute(d *doc, rt *HTTPRoute) {
+	s := &rt.Spec
+	p.validateRouteCommon(d, &rt.Metadata, s.Hostnames, s.UseDefaultGateways, s.ParentRefs, len(s.Rules))
 	total := 0
 	ruleNames := map[string]int{}
 	for i := range s.Rules {
 		r := &s.Rules[i]
 		f := idx("spec.rules", i)
 		total += len(r.Matches)
-		if r.Name != nil {
-			if msg := dns1123Subdomain(*r.Name); msg != "" {
-				p.errorf(d, f+".name", "invalid rule name %q: %s", *r.Name, msg)
-			} else if j, dup := ruleNames[*r.Name]; dup {
-				p.errorf(d, f+".name", "duplicate rule name %q (also spec.rules[%d]); rule names must be unique within a route", *r.Name, j)
-			}
-			ruleNames[*r.Name] = i
-		}
+		p.ruleName(d, f, i, r.Name, ruleNames)
 		if len(r.Matches) > maxMatches {
 			p.errorf(d, f+".matches", "too many matches (%d, at most %d)", len(r.Matches), maxMatches)
 		}
@@ -538,6 +571,107 @@ func (p *parser) validateHTTPRoute(d *doc, rt *HTTPRoute) {
 	}
 	if total > maxRouteMatches {
 		p.errorf(d, "spec.rules", "too many matches in total (%d, at most %d across all rules)", total, maxRouteMatches)
+	}
+}
+
+func (p *parser) validateGRPCRoute(d *doc, rt *GRPCRoute) {
+	s := &rt.Spec
+	p.validateRouteCommon(d, &rt.Metadata, s.Hostnames, s.UseDefaultGateways, s.ParentRefs, len(s.Rules))
+	total := 0
+	ruleNames := map[string]int{}
+	for i := range s.Rules {
+		r := &s.Rules[i]
+		f := idx("spec.rules", i)
+		total += len(r.Matches)
+		p.ruleName(d, f, i, r.Name, ruleNames)
+		if len(r.Matches) > maxMatches {
+			p.errorf(d, f+".matches", "too many matches (%d, at most %d)", len(r.Matches), maxMatches)
+		}
+		for j := range r.Matches {
+			p.validateGRPCMatch(d, idx(f+".matches", j), &r.Matches[j])
+		}
+		p.unsupported(d, f+".filters", r.Filters, "")
+		p.unsupported(d, f+".sessionPersistence", r.SessionPersistence, "")
+		if len(r.BackendRefs) > maxBackendRefs {
+			p.errorf(d, f+".backendRefs", "too many backendRefs (%d, at most %d)", len(r.BackendRefs), maxBackendRefs)
+		}
+		for j := range r.BackendRefs {
+			b := HTTPBackendRef(r.BackendRefs[j])
+			p.validateBackendRef(d, idx(f+".backendRefs", j), &b)
+		}
+	}
+	if total > maxRouteMatches {
+		p.errorf(d, "spec.rules", "too many matches in total (%d, at most %d across all rules)", total, maxRouteMatches)
+	}
+}
+
+// The syntax of Exact gRPC service and method names, from the GRPCMethodMatch
+// CEL rules of the Gateway API CRD (a fully qualified protobuf service name,
+// optionally with a leading '.', and a protobuf method name).
+var (
+	grpcServiceRE = regexp.MustCompile(`^(?i)\.?[a-z_][a-z_0-9]*(\.[a-z_][a-z_0-9]*)*$`)
+	grpcMethodRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z_0-9]*$`)
+)
+
+// maxGRPCName is the CRD's maxLength of GRPCMethodMatch service and method.
+const maxGRPCName = 1024
+
+func (p *parser) validateGRPCMatch(d *doc, f string, m *GRPCRouteMatch) {
+	if mm := m.Method; mm != nil {
+		mf := f + ".method"
+		typ := deref(mm.Type, GRPCMethodMatchExact)
+		svc, meth := deref(mm.Service, ""), deref(mm.Method, "")
+		switch typ {
+		case GRPCMethodMatchExact:
+			// The CRD checks a present value against the pattern, so an
+			// empty Exact service or method is invalid, not "any".
+			if mm.Service != nil && (len(svc) > maxGRPCName || !grpcServiceRE.MatchString(svc)) {
+				p.errorf(d, mf+".service", "invalid service %q: must be a protobuf service name such as pkg.v1.Service (matching %s), at most %d characters", svc, grpcServiceRE, maxGRPCName)
+			}
+			if mm.Method != nil && (len(meth) > maxGRPCName || !grpcMethodRE.MatchString(meth)) {
+				p.errorf(d, mf+".method", "invalid method %q: must be a protobuf method name such as GetUser (matching %s), at most %d characters", meth, grpcMethodRE, maxGRPCName)
+			}
+		case GRPCMethodMatchRegularExpression:
+			// An empty value matches any service (or method), as the
+			// API documents it.
+			if svc != "" {
+				if msg := compileRegexp(svc); msg != "" {
+					p.errorf(d, mf+".service", "%s", msg)
+				}
+			}
+			if meth != "" {
+				if msg := compileRegexp(meth); msg != "" {
+					p.errorf(d, mf+".method", "%s", msg)
+				}
+			}
+		default:
+			p.enum(d, mf+".type", typ, GRPCMethodMatchExact, GRPCMethodMatchRegularExpression)
+		}
+		if svc == "" && meth == "" {
+			p.errorf(d, mf, "at least one of service or method is required (omit method to match every gRPC method)")
+		}
+	}
+	if len(m.Headers) > maxHeaderMatch {
+		p.errorf(d, f+".headers", "too many header matches (%d, at most %d)", len(m.Headers), maxHeaderMatch)
+	}
+	for i, h := range m.Headers {
+		hf := idx(f+".headers", i)
+		if msg := headerName(h.Name); msg != "" {
+			p.errorf(d, hf+".name", "invalid header name %q: %s", h.Name, msg)
+		}
+		switch typ := deref(h.Type, MatchExact); typ {
+		case MatchExact:
+			// GRPCHeaderMatch.value has no pattern in the CRD, only a length.
+			if h.Value == "" || len(h.Value) > 4096 {
+				p.errorf(d, hf+".value", "must be 1-4096 characters")
+			}
+		case MatchRegularExpression:
+			if msg := compileRegexp(h.Value); msg != "" {
+				p.errorf(d, hf+".value", "%s", msg)
+			}
+		default:
+			p.enum(d, hf+".type", typ, MatchExact, MatchRegularExpression)
+		}
 	}
 }
 

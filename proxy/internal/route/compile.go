@@ -105,13 +105,25 @@ type svcInfo struct {
 	consumer [][]*compiledRoute
 }
 
-// compiledRoute is an HTTPRoute's rules and matches, compiled once and
-// shared by every Service port it attaches to.
+// compiledRoute is an HTTPRoute's or GRPCRoute's rules and matches,
+// compiled once and shared by every Service port it attaches to.
 type compiledRoute struct {
+	kind    string // config.KindHTTPRoute or config.KindGRPCRoute
 	key     string // "{namespace}/{name}"
 	created time.Time
 	matches []*match // rule order, then match order; not yet precedence-sorted
 }
+
+// routeObj is what compiling needs of an HTTPRoute or a GRPCRoute besides
+// its rules.
+type routeObj struct {
+	kind    string
+	meta    *config.ObjectMeta
+	parents []config.ParentReference
+}
+
+// String returns "Kind namespace/name", for warnings.
+func (o routeObj) String() string { return o.kind + " " + nsOf(o.meta) + "/" + o.meta.Name }
 
 func (c *compiler) warnf(format string, args ...any) {
 	c.t.Warnings = append(c.t.Warnings, fmt.Sprintf(format, args...))
@@ -151,7 +163,7 @@ func (c *compiler) services() error {
 				PortName:  sp.Name,
 				Key:       key + ":" + strconv.Itoa(int(sp.Port)),
 			}
-			b, err := c.serviceBackend(s, obj, slicesBySvc[key])
+			b, err := c.serviceBackend(s, obj, sp, slicesBySvc[key])
 			if err != nil {
 				return err
 			}
@@ -212,21 +224,25 @@ func (c *compiler) services() error {
 // EndpointSlices: ready endpoints' first address (the API lets consumers
 // use only the first, the others being fungible) on the slice port named
 // like the Service port, each with the identity it is expected to present
-// (its slice's meshbench.dev/identity annotation, else the Service's). An
-// endpoint listed in several slices (as during slice rebalancing) is used
-// once; if those slices expect different identities of it, that is an
-// error: either choice could let the wrong server in or lock the right one
-// out.
-func (c *compiler) serviceBackend(s *Service, svc *config.Service, ess []*config.EndpointSlice) (*Backend, error) {
+// (its slice's meshbench.dev/identity annotation, else the Service's) and
+// the protocol it speaks (its slice port's appProtocol, else the Service
+// port's). An endpoint listed in several slices (as during slice
+// rebalancing) is used once; if those slices expect different identities
+// of it, that is an error: either choice could let the wrong server in or
+// lock the right one out. Different protocols are only a warning (the
+// first slice's is used): no choice is a security risk.
+func (c *compiler) serviceBackend(s *Service, svc *config.Service, sp config.ServicePort, ess []*config.EndpointSlice) (*Backend, error) {
 	svcID, err := identityOf("Service", &svc.Metadata)
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{Name: s.Key, identity: svcID}
+	svcProto := protocolOf(sp.AppProtocol, sp.Name)
+	b := &Backend{Name: s.Key, identity: svcID, protocol: svcProto}
 	c.backends[s.Key] = b
 	type entry struct {
 		ep    *balance.Endpoint
 		id    string
+		proto Protocol
 		slice *config.EndpointSlice
 	}
 	var entries []entry
@@ -234,6 +250,7 @@ func (c *compiler) serviceBackend(s *Service, svc *config.Service, ess []*config
 	portFound := false
 	for _, es := range ess {
 		var target int32
+		proto := svcProto
 		for _, p := range es.Ports {
 			name := ""
 			if p.Name != nil {
@@ -241,6 +258,9 @@ func (c *compiler) serviceBackend(s *Service, svc *config.Service, ess []*config
 			}
 			if name == s.PortName && p.Port != nil && (p.Protocol == nil || *p.Protocol == "TCP") {
 				target = *p.Port
+				if p.AppProtocol != nil {
+					proto = protocolOf(p.AppProtocol, name)
+				}
 				break
 			}
 		}
@@ -267,15 +287,21 @@ func (c *compiler) serviceBackend(s *Service, svc *config.Service, ess []*config
 			// the address for another Service that shares the pod.
 			e := c.eps.Get(b.Name, netip.AddrPortFrom(ip.Unmap(), uint16(target)).String())
 			if i, dup := seen[e]; dup {
-				if prev := entries[i]; prev.id != id {
+				prev := entries[i]
+				if prev.id != id {
 					return nil, objErr("EndpointSlice", &es.Metadata, config.IdentityAnnotationField,
 						fmt.Errorf("endpoint %s of Service %s is expected to be %s here but %s in EndpointSlice %s/%s",
 							e.Addr, s.Key, describeID(id), describeID(prev.id), prev.slice.Metadata.Namespace, prev.slice.Metadata.Name))
 				}
+				if prev.proto != proto {
+					c.warnf("EndpointSlice %s/%s: endpoint %s of Service %s speaks %s here but %s in EndpointSlice %s/%s; %s is used",
+						es.Metadata.Namespace, es.Metadata.Name, e.Addr, s.Key, proto, prev.proto,
+						prev.slice.Metadata.Namespace, prev.slice.Metadata.Name, prev.proto)
+				}
 				continue
 			}
 			seen[e] = len(entries)
-			entries = append(entries, entry{e, id, es})
+			entries = append(entries, entry{e, id, proto, es})
 		}
 	}
 	slices.SortFunc(entries, func(x, y entry) int { return strings.Compare(x.ep.Addr, y.ep.Addr) })
@@ -290,6 +316,15 @@ func (c *compiler) serviceBackend(s *Service, svc *config.Service, ess []*config
 		if b.ids != nil {
 			b.ids[i] = en.id
 		}
+		if en.proto != svcProto && b.protos == nil {
+			b.protos = make([]Protocol, len(entries))
+			for j := range i {
+				b.protos[j] = svcProto
+			}
+		}
+		if b.protos != nil {
+			b.protos[i] = en.proto
+		}
 	}
 	switch {
 	case len(ess) == 0:
@@ -300,6 +335,40 @@ func (c *compiler) serviceBackend(s *Service, svc *config.Service, ess []*config
 		c.warnf("Service %s: no ready endpoints; requests get 503", s.Key)
 	}
 	return b, nil
+}
+
+// protocolOf maps a Service (or EndpointSlice) port's appProtocol, or its
+// name when appProtocol is unset, to the protocol meshproxy speaks to its
+// endpoints:
+//
+//   - the Kubernetes-defined appProtocols (KEP-3726): kubernetes.io/h2c is
+//     H2C; kubernetes.io/ws and kubernetes.io/wss (WebSocket) are HTTP1;
+//   - otherwise Istio's explicit protocol selection ("Protocol Selection"
+//     in Istio's documentation): the port is named "<protocol>[-<suffix>]"
+//     or has "appProtocol: <protocol>", appProtocol taking precedence over
+//     the name, the protocol being what comes before the first '-',
+//     case-insensitively (Istio's kube.ConvertProtocol). "grpc" and
+//     "http2" (and so "grpc-web", "grpc-api", "http2-x") are H2C, since
+//     Istio's sidecars speak plaintext HTTP/2 to such ports; "http",
+//     "http-x" and anything else are HTTP1.
+func protocolOf(appProtocol *string, portName string) Protocol {
+	name := portName
+	if appProtocol != nil {
+		switch *appProtocol {
+		case config.AppProtocolH2C:
+			return H2C
+		case config.AppProtocolWS, config.AppProtocolWSS:
+			return HTTP1
+		}
+		name = *appProtocol
+	}
+	if i := strings.IndexByte(name, '-'); i >= 0 {
+		name = name[:i]
+	}
+	if strings.EqualFold(name, "grpc") || strings.EqualFold(name, "http2") {
+		return H2C
+	}
+	return HTTP1
 }
 
 // identityOf returns the object's meshbench.dev/identity annotation,
@@ -323,89 +392,141 @@ func describeID(id string) string {
 	return strconv.Quote(id)
 }
 
-// routes compiles every HTTPRoute and attaches it to its parent Service ports.
+// routes compiles every HTTPRoute and GRPCRoute and attaches it to its
+// parent Service ports.
 func (c *compiler) routes() error {
 	for i := range c.cfg.Routes {
 		rt := &c.cfg.Routes[i]
-		cr, err := c.compileRoute(rt)
+		o := routeObj{config.KindHTTPRoute, &rt.Metadata, rt.Spec.ParentRefs}
+		cr, err := c.compileRoute(o)
 		if err != nil {
 			return err
 		}
-		c.attach(rt, cr)
+		for ri := range rt.Spec.Rules {
+			if err := c.compileHTTPRule(o, cr, ri, &rt.Spec.Rules[ri]); err != nil {
+				return err
+			}
+		}
+		c.attach(o, cr)
+	}
+	for i := range c.cfg.GRPCRoutes {
+		rt := &c.cfg.GRPCRoutes[i]
+		o := routeObj{config.KindGRPCRoute, &rt.Metadata, rt.Spec.ParentRefs}
+		cr, err := c.compileRoute(o)
+		if err != nil {
+			return err
+		}
+		for ri := range rt.Spec.Rules {
+			if err := c.compileGRPCRule(o, cr, ri, &rt.Spec.Rules[ri]); err != nil {
+				return err
+			}
+		}
+		c.attach(o, cr)
 	}
 	return nil
 }
 
-func (c *compiler) compileRoute(rt *config.HTTPRoute) (*compiledRoute, error) {
-	m := &rt.Metadata
-	ns := nsOf(m)
+// compileRoute starts the compiled form of a route, without its rules.
+func (c *compiler) compileRoute(o routeObj) (*compiledRoute, error) {
+	m := o.meta
 	created := m.Created
 	if created.IsZero() && m.CreationTimestamp != "" {
 		t, err := time.Parse(time.RFC3339, m.CreationTimestamp)
 		if err != nil {
-			return nil, objErr("HTTPRoute", m, "metadata.creationTimestamp", err)
+			return nil, objErr(o.kind, m, "metadata.creationTimestamp", err)
 		}
 		created = t
 	}
-	cr := &compiledRoute{key: ns + "/" + m.Name, created: created}
-	for ri := range rt.Spec.Rules {
-		r := &rt.Spec.Rules[ri]
-		field := "spec.rules[" + strconv.Itoa(ri) + "]"
-		rule, err := c.compileRule(rt, ns, ri, r)
-		if err != nil {
-			return nil, err
-		}
-		matches := r.Matches
-		if len(matches) == 0 {
-			matches = []config.HTTPRouteMatch{{}} // no matches = PathPrefix "/"
-		}
-		for mi := range matches {
-			cm, err := c.compileMatch(rt, field+".matches["+strconv.Itoa(mi)+"]", &matches[mi])
-			if err != nil {
-				return nil, err
-			}
-			cm.rule, cm.created, cm.routeKey, cm.ruleIdx, cm.matchIdx = rule, created, cr.key, ri, mi
-			cr.matches = append(cr.matches, cm)
-		}
-	}
-	return cr, nil
+	return &compiledRoute{kind: o.kind, key: nsOf(m) + "/" + m.Name, created: created}, nil
 }
 
-func (c *compiler) compileRule(rt *config.HTTPRoute, ns string, ri int, r *config.HTTPRouteRule) (*Rule, error) {
+// add appends a rule's compiled match to the route.
+func (cr *compiledRoute) add(m *match, rule *Rule, ri, mi int) {
+	m.rule, m.created, m.routeKey, m.ruleIdx, m.matchIdx = rule, cr.created, cr.key, ri, mi
+	cr.matches = append(cr.matches, m)
+}
+
+func (c *compiler) compileHTTPRule(o routeObj, cr *compiledRoute, ri int, r *config.HTTPRouteRule) error {
+	field := "spec.rules[" + strconv.Itoa(ri) + "]"
+	rule, err := c.compileRule(o, ri, r.Name, r.Timeouts, r.BackendRefs)
+	if err != nil {
+		return err
+	}
+	matches := r.Matches
+	if len(matches) == 0 {
+		matches = []config.HTTPRouteMatch{{}} // no matches = PathPrefix "/"
+	}
+	for mi := range matches {
+		cm, err := c.compileMatch(o, field+".matches["+strconv.Itoa(mi)+"]", &matches[mi])
+		if err != nil {
+			return err
+		}
+		cr.add(cm, rule, ri, mi)
+	}
+	return nil
+}
+
+func (c *compiler) compileGRPCRule(o routeObj, cr *compiledRoute, ri int, r *config.GRPCRouteRule) error {
+	field := "spec.rules[" + strconv.Itoa(ri) + "]"
+	refs := make([]config.HTTPBackendRef, len(r.BackendRefs))
+	for i, ref := range r.BackendRefs {
+		refs[i] = config.HTTPBackendRef(ref)
+	}
+	// GRPCRoute rules have no timeouts: the Proxy's default applies.
+	rule, err := c.compileRule(o, ri, r.Name, nil, refs)
+	if err != nil {
+		return err
+	}
+	matches := r.Matches
+	if len(matches) == 0 {
+		matches = []config.GRPCRouteMatch{{}} // no matches = every gRPC request
+	}
+	for mi := range matches {
+		cm, err := c.compileGRPCMatch(o, field+".matches["+strconv.Itoa(mi)+"]", &matches[mi])
+		if err != nil {
+			return err
+		}
+		cr.add(cm, rule, ri, mi)
+	}
+	return nil
+}
+
+func (c *compiler) compileRule(o routeObj, ri int, name *string, to *config.HTTPRouteTimeouts, refs []config.HTTPBackendRef) (*Rule, error) {
 	field := "spec.rules[" + strconv.Itoa(ri) + "]"
 	label := strconv.Itoa(ri)
-	if r.Name != nil && *r.Name != "" {
-		label = *r.Name
+	if name != nil && *name != "" {
+		label = *name
 	}
+	ns := nsOf(o.meta)
 	rule := &Rule{
-		Name:           ns + "/" + rt.Metadata.Name + "/" + label,
+		Name:           ns + "/" + o.meta.Name + "/" + label,
 		RequestTimeout: c.cfg.Proxy.Spec.Timeouts.Request,
 	}
-	if to := r.Timeouts; to != nil {
+	if to != nil {
 		if to.Request != nil {
 			d, err := to.Request.Parse()
 			if err != nil {
-				return nil, objErr("HTTPRoute", &rt.Metadata, field+".timeouts.request", err)
+				return nil, objErr(o.kind, o.meta, field+".timeouts.request", err)
 			}
 			rule.RequestTimeout = d
 		}
 		if to.BackendRequest != nil {
 			d, err := to.BackendRequest.Parse()
 			if err != nil {
-				return nil, objErr("HTTPRoute", &rt.Metadata, field+".timeouts.backendRequest", err)
+				return nil, objErr(o.kind, o.meta, field+".timeouts.backendRequest", err)
 			}
 			rule.BackendRequestTimeout = d
 		}
 	}
-	for bi, ref := range r.BackendRefs {
+	for bi, ref := range refs {
 		weight := 1
 		if ref.Weight != nil {
 			weight = int(*ref.Weight)
 		}
 		if weight < 0 {
-			return nil, objErr("HTTPRoute", &rt.Metadata, field+".backendRefs["+strconv.Itoa(bi)+"].weight", fmt.Errorf("negative weight %d", weight))
+			return nil, objErr(o.kind, o.meta, field+".backendRefs["+strconv.Itoa(bi)+"].weight", fmt.Errorf("negative weight %d", weight))
 		}
-		b := c.backendFor(rt, ns, field+".backendRefs["+strconv.Itoa(bi)+"]", &ref)
+		b := c.backendFor(o, field+".backendRefs["+strconv.Itoa(bi)+"]", &ref)
 		rule.Backends = append(rule.Backends, WeightedBackend{Backend: b, Weight: weight})
 		if weight > 0 {
 			rule.total += weight
@@ -413,17 +534,18 @@ func (c *compiler) compileRule(rt *config.HTTPRoute, ns string, ri int, r *confi
 			rule.cum = append(rule.cum, rule.total)
 		}
 	}
-	if len(r.BackendRefs) == 0 {
-		c.warnf("HTTPRoute %s/%s: %s: no backendRefs; matching requests get 500", ns, rt.Metadata.Name, field)
+	if len(refs) == 0 {
+		c.warnf("%s: %s: no backendRefs; matching requests get 500", o, field)
 	} else if rule.total == 0 {
-		c.warnf("HTTPRoute %s/%s: %s: all backendRef weights are 0; matching requests get 500", ns, rt.Metadata.Name, field)
+		c.warnf("%s: %s: all backendRef weights are 0; matching requests get 500", o, field)
 	}
 	return rule, nil
 }
 
 // backendFor resolves a backendRef to the referenced Service port's backend,
 // or to an Invalid backend (500 for its share) when it does not resolve.
-func (c *compiler) backendFor(rt *config.HTTPRoute, routeNS, field string, ref *config.HTTPBackendRef) *Backend {
+func (c *compiler) backendFor(o routeObj, field string, ref *config.HTTPBackendRef) *Backend {
+	routeNS := nsOf(o.meta)
 	ns := routeNS
 	if ref.Namespace != nil && *ref.Namespace != "" {
 		ns = *ref.Namespace
@@ -434,7 +556,7 @@ func (c *compiler) backendFor(rt *config.HTTPRoute, routeNS, field string, ref *
 	}
 	name := ns + "/" + ref.Name + ":" + strconv.Itoa(port)
 	invalid := func(reason string) *Backend {
-		c.warnf("HTTPRoute %s/%s: %s: %s; its share of requests gets 500", routeNS, rt.Metadata.Name, field, reason)
+		c.warnf("%s: %s: %s; its share of requests gets 500", o, field, reason)
 		return &Backend{Name: name, Invalid: true, Reason: reason}
 	}
 	group, kind := "", config.KindService
@@ -460,7 +582,7 @@ func (c *compiler) backendFor(rt *config.HTTPRoute, routeNS, field string, ref *
 	return invalid(fmt.Sprintf("Service %s/%s has no TCP port %d", ns, ref.Name, port))
 }
 
-func (c *compiler) compileMatch(rt *config.HTTPRoute, field string, cm *config.HTTPRouteMatch) (*match, error) {
+func (c *compiler) compileMatch(o routeObj, field string, cm *config.HTTPRouteMatch) (*match, error) {
 	m := &match{pathKind: pathPrefix, path: "", pathLen: 1} // default PathPrefix "/"
 	if p := cm.Path; p != nil {
 		typ, val := config.PathMatchPathPrefix, "/"
@@ -479,46 +601,116 @@ func (c *compiler) compileMatch(rt *config.HTTPRoute, field string, cm *config.H
 		case config.PathMatchRegularExpression:
 			re, err := anchored(val)
 			if err != nil {
-				return nil, objErr("HTTPRoute", &rt.Metadata, field+".path.value", err)
+				return nil, objErr(o.kind, o.meta, field+".path.value", err)
 			}
 			m.pathKind, m.path, m.re = pathRegex, val, re
 		default:
-			return nil, objErr("HTTPRoute", &rt.Metadata, field+".path.type", fmt.Errorf("unsupported path match type %q", typ))
+			return nil, objErr(o.kind, o.meta, field+".path.type", fmt.Errorf("unsupported path match type %q", typ))
 		}
 	}
 	if cm.Method != nil {
 		m.method = *cm.Method
 	}
-	seen := map[string]bool{}
-	for i, h := range cm.Headers {
-		name := strings.ToLower(h.Name)
-		if seen[name] {
-			c.warnf("HTTPRoute %s/%s: %s.headers[%d]: header %q already matched earlier in this match; ignored as the spec requires",
-				nsOf(&rt.Metadata), rt.Metadata.Name, field, i, h.Name)
-			continue
-		}
-		seen[name] = true
-		vm, err := valueMatcher(name, h.Type, h.Value)
-		if err != nil {
-			return nil, objErr("HTTPRoute", &rt.Metadata, fmt.Sprintf("%s.headers[%d]", field, i), err)
-		}
-		m.headers = append(m.headers, vm)
+	var err error
+	if m.headers, err = c.headerMatchers(o, field, cm.Headers); err != nil {
+		return nil, err
 	}
-	clear(seen)
+	seen := map[string]bool{}
 	for i, q := range cm.QueryParams {
 		if seen[q.Name] {
-			c.warnf("HTTPRoute %s/%s: %s.queryParams[%d]: query parameter %q already matched earlier in this match; ignored as the spec requires",
-				nsOf(&rt.Metadata), rt.Metadata.Name, field, i, q.Name)
+			c.warnf("%s: %s.queryParams[%d]: query parameter %q already matched earlier in this match; ignored as the spec requires",
+				o, field, i, q.Name)
 			continue
 		}
 		seen[q.Name] = true
 		vm, err := valueMatcher(q.Name, q.Type, q.Value)
 		if err != nil {
-			return nil, objErr("HTTPRoute", &rt.Metadata, fmt.Sprintf("%s.queryParams[%d]", field, i), err)
+			return nil, objErr(o.kind, o.meta, fmt.Sprintf("%s.queryParams[%d]", field, i), err)
 		}
 		m.queries = append(m.queries, vm)
 	}
 	return m, nil
+}
+
+// headerMatchers compiles a match's header conditions. Of several entries
+// for one name only the first counts, as both route types require.
+func (c *compiler) headerMatchers(o routeObj, field string, hs []config.HTTPHeaderMatch) ([]valueMatch, error) {
+	var out []valueMatch
+	seen := map[string]bool{}
+	for i, h := range hs {
+		name := strings.ToLower(h.Name)
+		if seen[name] {
+			c.warnf("%s: %s.headers[%d]: header %q already matched earlier in this match; ignored as the spec requires",
+				o, field, i, h.Name)
+			continue
+		}
+		seen[name] = true
+		vm, err := valueMatcher(name, h.Type, h.Value)
+		if err != nil {
+			return nil, objErr(o.kind, o.meta, fmt.Sprintf("%s.headers[%d]", field, i), err)
+		}
+		out = append(out, vm)
+	}
+	return out, nil
+}
+
+// compileGRPCMatch compiles a GRPCRouteMatch. The gRPC request path is
+// "/<service>/<method>", so an Exact service and method is the Exact path
+// "/<service>/<method>", a service alone the paths under "/<service>/",
+// and a method alone "/<any service>/<method>", as Istio translates them;
+// the HTTP method is not checked (gRPC always uses POST, and the spec
+// matches on service, method and headers only).
+func (c *compiler) compileGRPCMatch(o routeObj, field string, gm *config.GRPCRouteMatch) (*match, error) {
+	m := &match{grpc: &grpcMatch{}}
+	if mm := gm.Method; mm != nil {
+		typ := config.GRPCMethodMatchExact
+		if mm.Type != nil {
+			typ = *mm.Type
+		}
+		var err error
+		if m.grpc.service, err = grpcCondition(typ, mm.Service); err != nil {
+			return nil, objErr(o.kind, o.meta, field+".method.service", err)
+		}
+		if m.grpc.method, err = grpcCondition(typ, mm.Method); err != nil {
+			return nil, objErr(o.kind, o.meta, field+".method.method", err)
+		}
+		if m.grpc.service.kind == grpcAny && m.grpc.method.kind == grpcAny {
+			return nil, objErr(o.kind, o.meta, field+".method", errors.New("at least one of service or method is required"))
+		}
+	}
+	hs := make([]config.HTTPHeaderMatch, len(gm.Headers))
+	for i, h := range gm.Headers {
+		hs[i] = config.HTTPHeaderMatch(h)
+	}
+	var err error
+	if m.headers, err = c.headerMatchers(o, field, hs); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// grpcCondition compiles the service or the method of a GRPCMethodMatch;
+// absent or empty matches anything.
+func grpcCondition(typ string, v *string) (grpcPart, error) {
+	if v == nil || *v == "" {
+		return grpcPart{}, nil
+	}
+	switch typ {
+	case config.GRPCMethodMatchExact:
+		if strings.IndexByte(*v, '/') >= 0 {
+			return grpcPart{}, fmt.Errorf("Exact value %q must not contain '/'", *v)
+		}
+		return grpcPart{kind: grpcExact, value: *v}, nil
+	case config.GRPCMethodMatchRegularExpression:
+		// Anchored like every regular expression here: "Echo" must not
+		// route "EchoTwo".
+		re, err := anchored(*v)
+		if err != nil {
+			return grpcPart{}, err
+		}
+		return grpcPart{kind: grpcRegex, value: *v, re: re}, nil
+	}
+	return grpcPart{}, fmt.Errorf("unsupported method match type %q", typ)
 }
 
 func valueMatcher(name string, typ *string, value string) (valueMatch, error) {
@@ -545,17 +737,17 @@ func anchored(expr string) (*regexp.Regexp, error) {
 }
 
 // attach binds a compiled route to the Service ports its parentRefs select.
-func (c *compiler) attach(rt *config.HTTPRoute, cr *compiledRoute) {
-	routeNS := nsOf(&rt.Metadata)
+func (c *compiler) attach(o routeObj, cr *compiledRoute) {
+	routeNS := nsOf(o.meta)
 	type slot struct {
 		info *svcInfo
 		i    int
 	}
 	done := map[slot]bool{}
-	for pi, ref := range rt.Spec.ParentRefs {
+	for pi, ref := range o.parents {
 		field := "spec.parentRefs[" + strconv.Itoa(pi) + "]"
 		if ref.Kind == nil || *ref.Kind != config.KindService || ref.Group == nil || !config.IsCoreGroup(*ref.Group) {
-			c.warnf("HTTPRoute %s: %s: parent is not a Service (group \"\", kind Service); ignored", cr.key, field)
+			c.warnf("%s: %s: parent is not a Service (group \"\", kind Service); ignored", o, field)
 			continue
 		}
 		ns := routeNS
@@ -569,7 +761,7 @@ func (c *compiler) attach(rt *config.HTTPRoute, cr *compiledRoute) {
 		}
 		info := c.svcs[ns+"/"+ref.Name]
 		if info == nil {
-			c.warnf("HTTPRoute %s: %s: Service %s/%s not found; not attached", cr.key, field, ns, ref.Name)
+			c.warnf("%s: %s: Service %s/%s not found; not attached", o, field, ns, ref.Name)
 			continue
 		}
 		matched := false
@@ -599,7 +791,7 @@ func (c *compiler) attach(rt *config.HTTPRoute, cr *compiledRoute) {
 			if ref.SectionName != nil {
 				what += " named " + strconv.Quote(*ref.SectionName)
 			}
-			c.warnf("HTTPRoute %s: %s: Service %s/%s has no %s; not attached", cr.key, field, ns, ref.Name, what)
+			c.warnf("%s: %s: Service %s/%s has no %s; not attached", o, field, ns, ref.Name, what)
 		}
 	}
 }
@@ -613,6 +805,7 @@ func (c *compiler) finish() {
 			if len(info.consumer[i]) > 0 {
 				routes = info.consumer[i] // consumer routes take priority (GEP-1294)
 			}
+			routes = c.oneRouteType(s, routes)
 			if len(routes) == 0 {
 				s.matches = []*match{c.implicit(s)}
 				continue
@@ -659,6 +852,36 @@ func (c *compiler) finish() {
 		return strings.Compare(x.Backend, y.Backend)
 	})
 	slices.Sort(c.t.Warnings)
+}
+
+// oneRouteType keeps the routes of one type among those in effect on a
+// Service port. GEP-1294 (GAMMA): "If multiple routes with different types
+// both bind to the same Service and Port pair, only a single route type
+// should be applied", GRPCRoute before HTTPRoute; and GRPCRouteRule:
+// "Merging MUST not be done between GRPCRoutes and HTTPRoutes". The
+// HTTPRoutes dropped are warned about (the spec's Accepted=False, reason
+// Conflicted). The choice is made after consumer routes replaced producer
+// routes, as the route types of one role conflict only among themselves.
+func (c *compiler) oneRouteType(s *Service, routes []*compiledRoute) []*compiledRoute {
+	var grpc *compiledRoute
+	for _, r := range routes {
+		if r.kind == config.KindGRPCRoute && (grpc == nil || r.key < grpc.key) {
+			grpc = r
+		}
+	}
+	if grpc == nil {
+		return routes
+	}
+	kept := routes[:0:0]
+	for _, r := range routes {
+		if r.kind == config.KindGRPCRoute {
+			kept = append(kept, r)
+			continue
+		}
+		c.warnf("%s %s: not applied to Service %s: %s %s is attached to that port too, and of two route types on one Service port only GRPCRoute applies (GEP-1294)",
+			r.kind, r.key, s.Key, grpc.kind, grpc.key)
+	}
+	return kept
 }
 
 // identityConflicts warns about an endpoint that two Services expect to

@@ -1,6 +1,11 @@
 package route
 
-import "testing"
+import (
+	"math"
+	"testing"
+
+	"github.com/meshbench/meshbench/proxy/internal/balance"
+)
 
 // The tests in this file replay the Gateway API conformance suite's
 // expectations (conformance/tests/*.go and their YAML) against meshproxy's
@@ -253,4 +258,116 @@ func TestConformanceMeshSplit(t *testing.T) {
 		{newReq("/v2"), "infra-backend-v2"},
 		{newReq("/v3"), "404"},
 	})
+}
+
+// GRPCRoute conformance (conformance/tests/grpcroute-*.go and their YAML),
+// attached to Service echo rather than to a Gateway. The suite's calls are
+// to gateway_api_conformance.echo_basic.grpcecho.GrpcEcho; a call no rule
+// matches gets UNIMPLEMENTED there, 404 ("no_route") here, which gRPC
+// clients read as UNIMPLEMENTED. GRPCRouteListenerHostnameMatching does
+// not apply: a Service parent has no listeners, and route hostnames are
+// rejected (GEP-1294: mesh routes SHOULD NOT infer anything from them).
+const grpcEcho = "gateway_api_conformance.echo_basic.grpcecho.GrpcEcho"
+
+// GRPCRouteExactMethodMatching: Exact service and method; EchoThree unrouted.
+func TestConformanceGRPCRouteExactMethodMatching(t *testing.T) {
+	tbl := compile(t, "default", conformanceServices, grpcRouteOn("exact-matching", "", "", `
+  - matches:
+    - method:
+        service: `+grpcEcho+`
+        method: Echo
+    backendRefs: [{name: infra-backend-v1, port: 8080}]
+  - matches:
+    - method:
+        service: `+grpcEcho+`
+        method: EchoTwo
+    backendRefs: [{name: infra-backend-v2, port: 8080}]
+`))
+	runCases(t, tbl, []routeCase{
+		{grpcReq(grpcEcho + "/Echo"), "infra-backend-v1"},
+		{grpcReq(grpcEcho + "/EchoTwo"), "infra-backend-v2"},
+		{grpcReq(grpcEcho + "/EchoThree"), "404"},
+	})
+}
+
+// GRPCRouteNamedRule: the rule name labels the rule.
+func TestConformanceGRPCRouteNamedRule(t *testing.T) {
+	tbl := compile(t, "default", conformanceServices, grpcRouteOn("grpc-named-rules", "", "", `
+  - name: named-rule
+    matches: [{method: {service: `+grpcEcho+`, method: Echo}}]
+    backendRefs: [{name: infra-backend-v1, port: 8080}]
+  - matches: [{method: {service: `+grpcEcho+`, method: EchoTwo}}]
+    backendRefs: [{name: infra-backend-v2, port: 8080}]
+`))
+	runCases(t, tbl, []routeCase{
+		{grpcReq(grpcEcho + "/Echo"), "infra-backend-v1"},
+		{grpcReq(grpcEcho + "/EchoTwo"), "infra-backend-v2"},
+	})
+	svc := tbl.Lookup([]byte("echo"))
+	if r := tbl.Match(svc, grpcReq(grpcEcho+"/Echo")); r.Name != "default/grpc-named-rules/named-rule" {
+		t.Errorf("rule name %s", r.Name)
+	}
+	if r := tbl.Match(svc, grpcReq(grpcEcho+"/EchoTwo")); r.Name != "default/grpc-named-rules/1" {
+		t.Errorf("unnamed rule %s", r.Name)
+	}
+}
+
+// GRPCRouteHeaderMatching: names case-insensitive, ANDed within a match,
+// ORed across matches, more header matches win.
+func TestConformanceGRPCRouteHeaderMatching(t *testing.T) {
+	tbl := compile(t, "default", conformanceServices, grpcRouteOn("grpc-header-matching", "", "", `
+  - matches: [{headers: [{name: version, value: one}]}]
+    backendRefs: [{name: infra-backend-v1, port: 8080}]
+  - matches: [{headers: [{name: version, value: two}]}]
+    backendRefs: [{name: infra-backend-v2, port: 8080}]
+  - matches: [{headers: [{name: version, value: two}, {name: color, value: orange}]}]
+    backendRefs: [{name: infra-backend-v1, port: 8080}]
+  - matches: [{headers: [{name: color, value: blue}]}, {headers: [{name: color, value: green}]}]
+    backendRefs: [{name: infra-backend-v1, port: 8080}]
+  - matches: [{headers: [{name: color, value: red}]}, {headers: [{name: color, value: yellow}]}]
+    backendRefs: [{name: infra-backend-v2, port: 8080}]
+`))
+	echo := grpcEcho + "/Echo"
+	runCases(t, tbl, []routeCase{
+		{grpcReq(echo, "Version: one"), "infra-backend-v1"},
+		{grpcReq(echo, "Version: two"), "infra-backend-v2"},
+		{grpcReq(echo, "Version: two", "Color: orange"), "infra-backend-v1"},
+		{grpcReq(echo, "Version: two", "Color: blue"), "infra-backend-v2"},
+		{grpcReq(echo, "Color: orange"), "404"},
+		{grpcReq(echo, "Some-Other-Header: one"), "404"},
+		{grpcReq(echo, "Color: blue"), "infra-backend-v1"},
+		{grpcReq(echo, "Color: green"), "infra-backend-v1"},
+		{grpcReq(echo, "Color: red"), "infra-backend-v2"},
+		{grpcReq(echo, "Color: yellow"), "infra-backend-v2"},
+		{grpcReq(echo, "Color: purple"), "404"},
+	})
+}
+
+// MeshGRPCRouteWeight (conformance/tests/mesh/grpcroute-weight.go) and
+// GRPCRouteWeight: 70/30, and weight 0 never picked.
+func TestConformanceMeshGRPCRouteWeight(t *testing.T) {
+	tbl := compile(t, "default", conformanceServices, grpcRouteOn("mesh-grpc-weighted-backends", "", "", `
+  - backendRefs:
+    - {name: infra-backend-v1, port: 8080, weight: 70}
+    - {name: infra-backend-v2, port: 8080, weight: 30}
+    - {name: infra-backend-v3, port: 8080, weight: 0}
+`))
+	rule := tbl.Match(tbl.Lookup([]byte("echo")), grpcReq(grpcEcho+"/Echo"))
+	if rule == nil {
+		t.Fatal("no rule")
+	}
+	rnd := balance.NewRand(7)
+	counts := map[string]int{}
+	const n = 10000
+	for range n {
+		counts[rule.Pick(rnd).Name]++
+	}
+	for name, want := range map[string]float64{"default/infra-backend-v1:8080": 0.70, "default/infra-backend-v2:8080": 0.30} {
+		if got := float64(counts[name]) / n; math.Abs(got-want) > 0.02 {
+			t.Errorf("%s got %.1f%% of picks, want %.0f%% ± 2%%", name, got*100, want*100)
+		}
+	}
+	if c := counts["default/infra-backend-v3:8080"]; c != 0 {
+		t.Errorf("weight 0 backend picked %d times", c)
+	}
 }

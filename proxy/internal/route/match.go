@@ -28,6 +28,10 @@ type match struct {
 	headers []valueMatch
 	queries []valueMatch
 
+	// grpc is set for a GRPCRoute match, which then matches on grpc and
+	// headers only (the path fields above are unused).
+	grpc *grpcMatch
+
 	rule *Rule
 
 	// Tie-breakers across and within routes.
@@ -45,9 +49,80 @@ type valueMatch struct {
 	re    *regexp.Regexp
 }
 
+// Kinds of a GRPCRoute match's condition on the service or the method.
+const (
+	grpcAny uint8 = iota
+	grpcExact
+	grpcRegex
+)
+
+// grpcMatch is a compiled GRPCMethodMatch: conditions on the two parts of a
+// gRPC request path, "/<service>/<method>".
+type grpcMatch struct {
+	service, method grpcPart
+}
+
+// grpcPart is the condition on the service or the method.
+type grpcPart struct {
+	kind  uint8
+	value string         // the Exact value, or the RegularExpression as written
+	re    *regexp.Regexp // anchored, for grpcRegex
+}
+
+// match reports whether a gRPC request path satisfies g. A path that is
+// not "/<service>/<method>" satisfies only a match without conditions.
+func (g *grpcMatch) match(path []byte) bool {
+	if g.service.kind == grpcAny && g.method.kind == grpcAny {
+		return true
+	}
+	svc, meth, ok := splitGRPCPath(path)
+	return ok && g.service.match(svc) && g.method.match(meth)
+}
+
+func (p *grpcPart) match(v []byte) bool {
+	switch p.kind {
+	case grpcExact:
+		return string(v) == p.value
+	case grpcRegex:
+		return p.re.Match(v)
+	}
+	return true
+}
+
+// compare orders conditions by GRPCRoute precedence: more characters
+// first (none for any); at equal length, and this is meshproxy's choice,
+// Exact before RegularExpression, as Exact paths precede regular
+// expressions for HTTPRoute.
+func (p *grpcPart) compare(q *grpcPart) int {
+	if c := cmp.Compare(len(q.value), len(p.value)); c != 0 {
+		return c
+	}
+	return cmp.Compare(p.kind, q.kind)
+}
+
+// splitGRPCPath splits "/<service>/<method>" into its non-empty parts, the
+// form every gRPC request path has (gRPC over HTTP/2: ":path" is
+// "/" Service-Name "/" {method name}).
+func splitGRPCPath(path []byte) (service, method []byte, ok bool) {
+	if len(path) < 4 || path[0] != '/' {
+		return nil, nil, false
+	}
+	rest := path[1:]
+	i := indexByte(rest, '/')
+	if i <= 0 || i == len(rest)-1 || indexByte(rest[i+1:], '/') >= 0 {
+		return nil, nil, false
+	}
+	return rest[:i], rest[i+1:], true
+}
+
 // compareMatches orders matches by Gateway API precedence (see the package
-// doc): negative when a takes precedence over b.
+// doc): negative when a takes precedence over b. The matches of one Service
+// port are all HTTPRoute matches or all GRPCRoute matches (one route type
+// per port), each kind with its own precedence.
 func compareMatches(a, b *match) int {
+	if a.grpc != nil && b.grpc != nil {
+		return compareGRPC(a, b)
+	}
 	if c := cmp.Compare(a.pathKind, b.pathKind); c != 0 {
 		return c
 	}
@@ -66,6 +141,31 @@ func compareMatches(a, b *match) int {
 	if c := cmp.Compare(len(b.queries), len(a.queries)); c != 0 {
 		return c
 	}
+	return compareTies(a, b)
+}
+
+// compareGRPC orders GRPCRoute matches as the spec's GRPCRouteRule.matches
+// requires: more characters in a matching service, then in a matching
+// method, then more header matches (the hostname criteria that come first
+// do not apply: mesh routes have no hostnames), then the tie-breakers of
+// every route type.
+func compareGRPC(a, b *match) int {
+	if c := a.grpc.service.compare(&b.grpc.service); c != 0 {
+		return c
+	}
+	if c := a.grpc.method.compare(&b.grpc.method); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(len(b.headers), len(a.headers)); c != 0 {
+		return c
+	}
+	return compareTies(a, b)
+}
+
+// compareTies breaks ties of equal precedence as the spec does for every
+// route type: the older route, then "{namespace}/{name}", then the first
+// rule and match within the route.
+func compareTies(a, b *match) int {
 	if c := a.created.Compare(b.created); c != 0 { // older first
 		return c
 	}
@@ -81,6 +181,9 @@ func compareMatches(a, b *match) int {
 // match reports whether req satisfies every condition of m. Cheap checks
 // run first.
 func (m *match) match(req Request) bool {
+	if m.grpc != nil {
+		return m.grpc.match(req.Path()) && m.matchHeaders(req)
+	}
 	if m.method != "" && string(req.Method()) != m.method {
 		return false
 	}
@@ -99,6 +202,22 @@ func (m *match) match(req Request) bool {
 			return false
 		}
 	}
+	if !m.matchHeaders(req) {
+		return false
+	}
+	if len(m.queries) > 0 {
+		q := req.Query()
+		for i := range m.queries {
+			if !m.queries[i].matchQuery(q) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// matchHeaders reports whether req satisfies every header condition of m.
+func (m *match) matchHeaders(req Request) bool {
 	for i := range m.headers {
 		h := &m.headers[i]
 		v, ok := req.Header(h.name)
@@ -112,14 +231,6 @@ func (m *match) match(req Request) bool {
 			}
 		} else if string(v) != h.value {
 			return false
-		}
-	}
-	if len(m.queries) > 0 {
-		q := req.Query()
-		for i := range m.queries {
-			if !m.queries[i].matchQuery(q) {
-				return false
-			}
 		}
 	}
 	return true

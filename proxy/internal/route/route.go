@@ -1,7 +1,8 @@
 // Package route compiles a config.Config into an immutable routing table
 // that event loops consult for every request: which Service a Host header
-// names, which HTTPRoute rule a request matches (Gateway API semantics and
-// precedence, GAMMA mesh profile), and which weighted backend serves it.
+// names, which HTTPRoute or GRPCRoute rule a request matches (Gateway API
+// semantics and precedence, GAMMA mesh profile), and which weighted backend
+// serves it.
 //
 // A Table is built once per configuration and never modified, so any number
 // of event loops may read it concurrently without locks; a reload builds a
@@ -10,7 +11,8 @@
 //
 // # Semantics
 //
-// Routes attach to Services through parentRefs (kind Service, group ""). A
+// Routes (HTTPRoutes and GRPCRoutes alike) attach to Services through
+// parentRefs (kind Service, group ""). A
 // parentRef with a port (or sectionName, the port's name) attaches to that
 // Service port only, otherwise to all of the Service's TCP ports. A route in
 // the Service's own namespace is a producer route and applies to every
@@ -21,15 +23,16 @@
 // route attached gets an implicit rule that sends all traffic to the
 // Service's own endpoints.
 //
-// Within a Service port all matches of all attached rules are ordered by
-// Gateway API precedence: Exact path; then RegularExpression path, longer
-// pattern first (the spec leaves regex precedence to implementations; this
-// is Envoy Gateway's order, and puts a hand-written regex above generic
-// prefixes); then PathPrefix, longer prefix first; then a method match;
-// then more header matches; then more query parameter matches; then the
-// older route (creationTimestamp; an unset timestamp counts as oldest); then
-// "{namespace}/{name}" alphabetically; then rule order and match order within
-// the route. The first match in that order that the request satisfies wins.
+// Within a Service port all matches of all attached HTTPRoute rules are
+// ordered by Gateway API precedence: Exact path; then RegularExpression
+// path, longer pattern first (the spec leaves regex precedence to
+// implementations; this is Envoy Gateway's order, and puts a hand-written
+// regex above generic prefixes); then PathPrefix, longer prefix first; then
+// a method match; then more header matches; then more query parameter
+// matches; then the older route (creationTimestamp; an unset timestamp
+// counts as oldest); then "{namespace}/{name}" alphabetically; then rule
+// order and match order within the route. The first match in that order
+// that the request satisfies wins.
 //
 // Matching details: PathPrefix compares whole path elements ("/foo" matches
 // "/foo", "/foo/" and "/foo/bar" but not "/foobar") and ignores a trailing
@@ -44,6 +47,21 @@
 // same header (or query parameter) name twice, only the first entry counts,
 // as the spec requires.
 //
+// GRPCRoutes match the gRPC request path "/<service>/<method>": an Exact
+// service and method must equal its two parts, a RegularExpression must
+// match the whole part (anchored, RE2), and an absent or empty service or
+// method matches any; headers match as for HTTPRoute; the HTTP method is
+// not checked. Their precedence is the spec's: more characters in the
+// matching service, then in the matching method (at equal length an Exact
+// value before a regular expression, meshproxy's choice), then more header
+// matches, then the older route, "{namespace}/{name}", rule and match
+// order. A GRPCRoute rule is a *Rule like an HTTPRoute rule (metric name
+// "<ns>/<route>/<rule name or index>"; no timeouts of its own, so the Proxy
+// document's spec.timeouts.request applies). If GRPCRoutes and HTTPRoutes
+// are both in effect on one Service port, only the GRPCRoutes apply and
+// each HTTPRoute left out is a warning (GEP-1294: one route type per
+// Service port, GRPCRoute first; the spec forbids merging the two).
+//
 // backendRefs name Service ports in the route's namespace or, since GAMMA
 // allows mesh routes to reference backends in any namespace without a
 // ReferenceGrant (GEP-1294), in another namespace. A backendRef whose
@@ -57,10 +75,17 @@
 // slices of a Service that expect different identities of it is a Compile
 // error; two Services expecting different identities of one address are a
 // warning (one of them cannot succeed).
+//
+// Backend.Protocol gives the protocol to speak to an endpoint, HTTP1 or
+// H2C, from the appProtocol of the EndpointSlice port the endpoint came
+// from, else from the Service port's appProtocol or name (see protocolOf:
+// kubernetes.io/h2c, and Istio's "grpc"/"http2" protocol names and
+// "grpc-*"/"http2-*" port names, are H2C; the rest HTTP1).
 package route
 
 import (
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/meshbench/meshbench/proxy/internal/balance"
@@ -101,8 +126,9 @@ type Service struct {
 	// Backend is the Service port's own endpoints, what the implicit rule
 	// (no HTTPRoute attached) sends to.
 	Backend *Backend
-	// Routes lists the "<namespace>/<name>" of the HTTPRoutes in effect on
-	// this port, oldest first; empty when the implicit rule applies.
+	// Routes lists the "<namespace>/<name>" of the HTTPRoutes, or of the
+	// GRPCRoutes, in effect on this port, oldest first; empty when the
+	// implicit rule applies.
 	Routes []string
 
 	matches []*match // in precedence order
@@ -122,8 +148,8 @@ func (s *Service) Rules() []*Rule {
 	return rules
 }
 
-// Rule is one compiled HTTPRoute rule, or the implicit rule of a Service
-// port without routes.
+// Rule is one compiled HTTPRoute or GRPCRoute rule, or the implicit rule of
+// a Service port without routes.
 type Rule struct {
 	// Name is the metric label "<ns>/<route>/<rule name or index>", or
 	// "<ns>/<svc>/default" for the implicit rule.
@@ -173,6 +199,74 @@ type Backend struct {
 	// endpoint expects identity, the common case.
 	identity string
 	ids      []string
+	// protocol is the Service port's (from its appProtocol or name);
+	// protos, like ids, is parallel to Endpoints when an EndpointSlice's
+	// appProtocol gives some endpoints another one, else nil.
+	protocol Protocol
+	protos   []Protocol
+}
+
+// Protocol is the protocol meshproxy speaks to a backend's endpoints.
+type Protocol uint8
+
+// Protocols. The zero value is HTTP1, what a port says nothing about.
+const (
+	// HTTP1 is HTTP/1.1 (WebSocket included).
+	HTTP1 Protocol = iota
+	// H2C is HTTP/2 with prior knowledge (RFC 9113 section 3.3), the way
+	// gRPC servers listen: in cleartext, or inside the mutual TLS of a
+	// mesh hop.
+	H2C
+)
+
+// String returns "http/1.1" or "h2c".
+func (p Protocol) String() string {
+	switch p {
+	case HTTP1:
+		return "http/1.1"
+	case H2C:
+		return "h2c"
+	}
+	return "protocol(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Protocol returns the protocol to speak to ep for this backend: that of
+// the appProtocol of the EndpointSlice port ep came from, when set, else
+// that of the Service port (see the package doc for the mapping). An ep
+// that is not one of b's Endpoints gets the Service port's. The inbound
+// backend, Invalid backends and a nil b return HTTP1. It does not
+// allocate: it is called per new upstream connection, whose pool is keyed
+// by endpoint, identity and protocol.
+func (b *Backend) Protocol(ep *balance.Endpoint) Protocol {
+	if b == nil {
+		return HTTP1
+	}
+	if b.protos == nil || ep == nil {
+		return b.protocol
+	}
+	if i := b.index(ep); i >= 0 {
+		return b.protos[i]
+	}
+	return b.protocol
+}
+
+// index returns the position of ep's address in b.Endpoints, or -1.
+func (b *Backend) index(ep *balance.Endpoint) int {
+	// Endpoints are sorted by address, and addresses are unique in them.
+	eps := b.Endpoints
+	lo, hi := 0, len(eps)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if eps[m].Addr < ep.Addr {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(eps) && eps[lo].Addr == ep.Addr {
+		return lo
+	}
+	return -1
 }
 
 // ExpectedIdentity returns the SPIFFE ID required of ep when connecting to
@@ -189,19 +283,8 @@ func (b *Backend) ExpectedIdentity(ep *balance.Endpoint) string {
 	if b.ids == nil || ep == nil {
 		return b.identity
 	}
-	// Endpoints are sorted by address, and addresses are unique in them.
-	eps := b.Endpoints
-	lo, hi := 0, len(eps)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if eps[m].Addr < ep.Addr {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo < len(eps) && eps[lo].Addr == ep.Addr {
-		return b.ids[lo]
+	if i := b.index(ep); i >= 0 {
+		return b.ids[i]
 	}
 	return b.identity
 }
