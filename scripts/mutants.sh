@@ -375,6 +375,48 @@ mutant registry-retains-removed-requests \
 	'	for _, s := range kept {' \
 	./proxy/internal/metrics '^(TestRetainRequests|TestRemovedSeriesAreFreed)$'
 
+mutant hpack-huffman-padding-unchecked \
+	"the HPACK decoder accepts a Huffman string whose padding is longer than 7 bits or not all ones" \
+	proxy/internal/http2/hpack_huffman.go \
+	'	return dst, accept' \
+	'	return dst, true || accept' \
+	./proxy/internal/http2 '^(TestHPACKDecodeMalformed|TestHPACKHuffmanInvalid)$'
+
+mutant hpack-list-limit-ignored \
+	"the HPACK decoder appends every field whatever the header list size limit" \
+	proxy/internal/http2/hpack_decode.go \
+	'	if over || uint64(f.Size)+sz > uint64(limit) {' \
+	'	if over {' \
+	./proxy/internal/http2 '^TestHPACKListSizeLimit$'
+
+mutant hpack-eviction-off-by-one \
+	"the HPACK dynamic table evicts one entry too many when an insertion fills it exactly" \
+	proxy/internal/http2/hpack_table.go \
+	'	for t.size > v && t.n > 0 {' \
+	'	for t.size >= v && t.n > 0 {' \
+	./proxy/internal/http2 '^(TestHPACKTableEviction|TestHPACKTableRing)$'
+
+mutant hpack-late-size-update \
+	"the HPACK decoder accepts a dynamic table size update after a header field" \
+	proxy/internal/http2/hpack_decode.go \
+	'			if fieldSeen {' \
+	'			if false && fieldSeen {' \
+	./proxy/internal/http2 '^TestHPACKDecodeMalformed$'
+
+mutant hpack-sensitive-indexed \
+	"the HPACK encoder adds sensitive fields to the dynamic table (the next hop loses never-indexed)" \
+	proxy/internal/http2/hpack_encode.go \
+	'	case sensitive:' \
+	'	case false && sensitive:' \
+	./proxy/internal/http2 '^(TestHPACKEncoderChoices|TestHPACKDiffXNetDecodesOurs)$'
+
+mutant hpack-size-update-not-sent \
+	"the HPACK encoder shrinks its table for a lower peer setting without telling the peer" \
+	proxy/internal/http2/hpack_encode.go \
+	'	if !e.pending {' \
+	'	if true {' \
+	./proxy/internal/http2 '^TestHPACKEncoderSizeUpdate$'
+
 # --- selection ---------------------------------------------------------------
 if [ "${1:-}" = -l ]; then
 	for i in "${!names[@]}"; do
