@@ -3,6 +3,7 @@ package http2
 import (
 	"encoding/binary"
 	"errors"
+	"sync"
 )
 
 // Role says which end of the connection a Conn is.
@@ -81,9 +82,10 @@ type Conn struct {
 	enc    Encoder
 	fields Fields
 
-	out           []byte // frames for the peer (Pending)
-	backlog       int    // bytes the engine's socket still holds (Flushed)
-	queuedControl int    // control replies queued since the socket was last drained
+	out           []byte  // frames for the peer (Pending)
+	outBox        *[]byte // out's box from outPool, nil while out is not pooled
+	backlog       int     // bytes the engine's socket still holds (Flushed)
+	queuedControl int     // control replies queued since the socket was last drained
 
 	// Header block being encoded (StartHeaders..EndHeaders).
 	hbuf  []byte
@@ -144,6 +146,7 @@ const noViolation Violation = 255
 func (c *Conn) Init(role Role, s Settings, l Limits, h Handler) {
 	s = s.normalize()
 	// Keep what a reused Conn already allocated.
+	c.releaseOut()
 	out, hbuf, block, lname, fields, streams, free := c.out[:0], c.hbuf[:0], c.block[:0], c.lname[:0], c.fields, c.streams[:0], c.free
 	for _, st := range c.streams {
 		st.reset(c)
@@ -162,6 +165,7 @@ func (c *Conn) Init(role Role, s Settings, l Limits, h Handler) {
 		recvWin:           int64(s.ConnWindowSize),
 		nextID:            1,
 	}
+	c.grabOut()
 	c.dec.Init(max(s.HeaderTableSize, 4096))
 	c.enc.Init()
 	if role == Client {
@@ -188,6 +192,7 @@ func (c *Conn) Feed(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
+	c.grabOut()
 	c.inFeed = true
 	n := c.feed(p)
 	c.inFeed = false
@@ -824,9 +829,10 @@ func (c *Conn) Pending() []byte { return c.out }
 // engine checks Pending again after Flushed.
 func (c *Conn) Flushed(backlog int) {
 	c.out = c.out[:0]
-	if cap(c.out) > 64<<10 && len(c.streams) == 0 {
-		// An idle connection should not hold a burst's buffer.
-		c.out = nil
+	if len(c.streams) == 0 {
+		// An idle connection holds no output buffer (its bytes would
+		// be most of an idle connection's cost); busy ones share them.
+		c.releaseOut()
 	}
 	c.backlog = backlog
 	if backlog == 0 {
@@ -859,6 +865,7 @@ func (c *Conn) NewStream() (*Stream, error) {
 func (c *Conn) StartHeaders(s *Stream) {
 	c.hs = s
 	c.hskip = c.err != nil || !s.active || s.sendDone
+	c.grabOut()
 	if c.hskip {
 		// The block is never encoded, so the HPACK state stays in step
 		// with what the peer sees.
@@ -953,6 +960,7 @@ func (c *Conn) WriteData(s *Stream, p []byte, endStream bool) int {
 	if c.err != nil || !s.active || s.sendDone || !s.sentHead || (len(p) == 0 && !endStream) {
 		return 0
 	}
+	c.grabOut()
 	n := 0
 	for {
 		rem := len(p) - n
@@ -985,6 +993,38 @@ func (c *Conn) WriteData(s *Stream, p []byte, endStream bool) int {
 	return n
 }
 
+// outPool holds output buffers of idle connections. Boxed (*[]byte) so
+// Put and Get do not allocate.
+var outPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// maxPooledOut: larger buffers (a burst of DATA) are left to the GC rather
+// than kept in the pool for every connection.
+const maxPooledOut = 256 << 10
+
+// grabOut gives c an output buffer from the pool if it has none.
+func (c *Conn) grabOut() {
+	if c.out == nil {
+		c.outBox = outPool.Get().(*[]byte)
+		c.out = (*c.outBox)[:0]
+	}
+}
+
+// releaseOut returns an empty output buffer to the pool.
+func (c *Conn) releaseOut() {
+	if len(c.out) > 0 || c.out == nil {
+		return
+	}
+	box := c.outBox
+	if box == nil {
+		box = new([]byte)
+	}
+	if cap(c.out) <= maxPooledOut {
+		*box = c.out[:0]
+		outPool.Put(box)
+	}
+	c.out, c.outBox = nil, nil
+}
+
 // dataRoom is what DATA may still add to Pending.
 func (c *Conn) dataRoom() int {
 	return c.lim.MaxPending - c.lim.MaxPending/4 - len(c.out) - c.backlog
@@ -998,6 +1038,7 @@ func (c *Conn) Consumed(s *Stream, n int) {
 	if !s.active || n <= 0 {
 		return // a closed stream's credit went back when it closed
 	}
+	c.grabOut()
 	k := min(int64(n), s.unconsumed)
 	s.unconsumed -= k
 	c.returnConn(k)
@@ -1032,6 +1073,7 @@ func (c *Conn) Reset(s *Stream, code ErrCode) {
 		return
 	}
 	if s.ID != 0 && c.err == nil {
+		c.grabOut()
 		c.rst(s.ID, code)
 	}
 	c.release(s)
@@ -1047,6 +1089,7 @@ func (c *Conn) GoAway(code ErrCode) {
 	if c.err != nil {
 		return
 	}
+	c.grabOut()
 	if code != ErrCodeNoError {
 		c.fail(code, noViolation, "closed by the proxy")
 		return
