@@ -265,6 +265,43 @@ mutant abbench-ratio-across-rounds \
 	'			if w, ok := aft.ns[len(bef.ns)+1-round]; ok && v > 0 {' \
 	./results/standalone '^TestRenderFigures$'
 
+mutant h2-preface-not-detected \
+	"a connection opening with the HTTP/2 preface is parsed as HTTP/1.1" \
+	proxy/internal/engine/downstream.go \
+	'		if complete {
+			d.startH2()' \
+	'		if complete && false {
+			d.startH2()' \
+	./proxy/internal/sidecar '^TestH2C$'
+
+mutant h2-chunks-passed-raw \
+	"an HTTP/1.1 endpoint's chunk framing reaches an HTTP/2 client as body bytes" \
+	proxy/internal/engine/upstream.go \
+	'	u.decode = u.kind == http1.BodyChunked && !ex.down.framesHTTP1()' \
+	'	u.decode = false' \
+	./proxy/internal/sidecar '^TestH2C$'
+
+mutant h2-cookies-comma-joined \
+	"HTTP/2 cookie crumbs are joined with a comma, which is not how a Cookie field separates pairs" \
+	proxy/internal/engine/h2view.go \
+	'						dst = append(dst, "; "...)' \
+	'						dst = append(dst, ", "...)' \
+	./proxy/internal/sidecar '^TestH2C$'
+
+mutant h2-body-unframed \
+	"an HTTP/2 request body of unknown length goes to an HTTP/1.1 endpoint without chunked framing" \
+	proxy/internal/engine/h2view.go \
+	'	if !bodyless && !hasLength {' \
+	'	if !bodyless && !hasLength && false {' \
+	./proxy/internal/sidecar '^TestH2C$'
+
+mutant h2-no-credit \
+	"request body bytes the endpoint took are never credited back to the HTTP/2 client" \
+	proxy/internal/engine/h2server.go \
+	'	st.srv.conn.Consumed(st.s, st.owed)' \
+	'	_ = st.owed' \
+	./proxy/internal/sidecar '^TestH2C$'
+
 mutant echo-grpc-status-ignored \
 	"the echo ignores echo-grpc-status and answers every call OK" \
 	scenarios/echo/grpc.go \

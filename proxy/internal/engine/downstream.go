@@ -51,6 +51,10 @@ type downConn struct {
 	lastActive int64 // monotime the connection last finished an exchange, for the keep-alive idle timeout
 
 	ex exchange
+	// h2 is set once the connection speaks HTTP/2 (h2server.go); ex is
+	// then unused and each stream has its own exchange.
+	h2       *h2Server
+	detected bool // the first bytes were checked for the HTTP/2 preface
 
 	// Request body framing of the current exchange.
 	bodyChunked bool
@@ -108,6 +112,11 @@ func equalFoldLower(b []byte, s string) bool {
 
 // onTraffic advances the connection as far as the buffered bytes allow.
 func (d *downConn) onTraffic() {
+	if d.h2 != nil {
+		d.h2.onTraffic()
+		d.updateReads()
+		return
+	}
 	if d.inRead {
 		return
 	}
@@ -158,6 +167,20 @@ func (d *downConn) readHead() bool {
 			d.closeConn() // the TLS session ended (close_notify) or broke
 		}
 		return false
+	}
+	if !d.detected {
+		// h2c with prior knowledge (RFC 9113 3.3): the connection opens
+		// with the preface instead of a request.
+		complete, wait := isH2Preface(buf)
+		if wait {
+			return false
+		}
+		d.detected = true
+		if complete {
+			d.startH2()
+			d.h2.onTraffic()
+			return false
+		}
 	}
 	o := &d.l.p.opts
 	now := monotime()
@@ -400,6 +423,10 @@ func (d *downConn) cut(ex *exchange) { d.closeConn() }
 
 func (d *downConn) pumpRequest(ex *exchange) { d.onTraffic() }
 
+// framesHTTP1: the client speaks HTTP/1.1, so an HTTP/1.1 upstream's body
+// framing (chunks) passes through verbatim.
+func (d *downConn) framesHTTP1() bool { return true }
+
 func (d *downConn) resumeRequest(ex *exchange) {
 	if !d.closed {
 		d.resumeReads()
@@ -426,6 +453,10 @@ func (d *downConn) endExchange() {
 // checkTimeouts enforces the header-read and keep-alive idle timeouts, and
 // the exchange's own timeouts while one is in progress.
 func (d *downConn) checkTimeouts(now int64, o *Options) {
+	if d.h2 != nil && d.state != dsClosing {
+		d.h2.checkTimeouts(now, o)
+		return
+	}
 	switch d.state {
 	case dsHead:
 		switch {
@@ -480,7 +511,11 @@ func (d *downConn) onClosed() {
 	}
 	d.l.downs.remove(d)
 	d.l.p.activeConns(d.inbound).Add(-1)
-	d.ex.downstreamGone()
+	if d.h2 != nil {
+		d.h2.closed()
+	} else {
+		d.ex.downstreamGone()
+	}
 	if d.l.p.draining.Load() {
 		d.l.p.maybeFinishDrain()
 	}
@@ -511,6 +546,10 @@ func (d *downConn) onHandshake(err error) {
 	t.handshakeDone()
 	st := t.conn.ConnectionState()
 	t.peerID = identity.PeerID(&st)
+	if st.NegotiatedProtocol == "h2" {
+		d.detected = true
+		d.startH2()
+	}
 	p.tlsHandshakes(true, t.resumed).Inc()
 	d.xfcc = append(d.xfcc[:0], "x-forwarded-client-cert: By="...)
 	d.xfcc = append(d.xfcc, p.opts.Identity.ID()...)

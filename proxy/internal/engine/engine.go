@@ -124,6 +124,8 @@ type Proxy struct {
 	timeouts               *metrics.Counter
 	idleTimeouts           *metrics.Counter
 	webSocketUpgrades      *metrics.Counter
+	h2Conns                *metrics.Counter
+	h2ResetsByClient       *metrics.Counter
 	cut                    cutCounters
 	rejectedConns          *metrics.Counter
 	upstreamProtocolErrors *metrics.Counter
@@ -191,6 +193,8 @@ func New(opts Options, table *route.Table, reg *metrics.Registry) (*Proxy, error
 	}
 	p.timeouts = reg.Counter("meshproxy_request_timeouts_total", "Requests that hit their request timeout.")
 	p.webSocketUpgrades = reg.Counter("meshproxy_websocket_upgrades_total", "WebSocket handshakes the upstream accepted (101): the exchange became a tunnel.")
+	p.h2Conns = reg.Counter("meshproxy_http2_connections_total", "Client connections that spoke HTTP/2 (h2c prior knowledge, or h2 by ALPN on the mTLS inbound listener).")
+	p.h2ResetsByClient = reg.Counter("meshproxy_http2_client_resets_total", "HTTP/2 request streams the client reset (RST_STREAM) before their response completed.")
 	p.idleTimeouts = reg.Counter("meshproxy_exchange_idle_timeouts_total", "Exchanges ended because no byte moved either way for timeouts.idle (answered 504 when the upstream stalled, 408 when the client stalled its body, cut when the response had started).")
 	p.cut.init(reg)
 	p.upstreamProtocolErrors = reg.Counter("meshproxy_upstream_protocol_errors_total",

@@ -94,6 +94,10 @@ type downstream interface {
 	resumeRequest(ex *exchange)
 	// backlog counts response bytes queued for the client.
 	backlog() int
+	// framesHTTP1 reports whether the client speaks HTTP/1.1, so that an
+	// HTTP/1.1 upstream's body framing passes through verbatim; otherwise
+	// the upstream codec hands over the payload only.
+	framesHTTP1() bool
 }
 
 // respHead is a response head as an upstream codec received it.
@@ -103,6 +107,8 @@ type respHead struct {
 	// untilClose: the body ends when the upstream closes (no length, not
 	// chunked); a client on HTTP/1.1 can then only learn its end by close.
 	untilClose bool
+	// bodyless: no body follows (204, 304, HEAD, content-length 0).
+	bodyless bool
 }
 
 // reset prepares the exchange for a new request on table t.

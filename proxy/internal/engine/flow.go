@@ -60,6 +60,11 @@ func (d *downConn) readsWanted(limit int) bool {
 	if d.io.outbound() > limit {
 		return false // the client is not taking its responses
 	}
+	if d.h2 != nil {
+		// Streams are bounded by their flow-control windows, so the
+		// connection is read as long as the client takes what it is sent.
+		return true
+	}
 	switch d.state {
 	case dsHead:
 		return true
@@ -122,6 +127,11 @@ func (d *downConn) onWritable() {
 	}
 	if d.state == dsClosing && d.io.outbound() == 0 {
 		d.closeConn() // the last response is out
+		return
+	}
+	if d.h2 != nil {
+		d.h2.onWritable()
+		d.resumeReads()
 		return
 	}
 	// The response's upstream first: its bytes are what the client waits for.

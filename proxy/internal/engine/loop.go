@@ -56,6 +56,13 @@ type loop struct {
 	// write (upConn.writeBody). Per loop for the same reason: a per-
 	// connection buffer would keep up to coalesceMax per idle connection.
 	coalesce []byte
+
+	// HTTP/2 streams (h2server.go): a free list, so a new stream costs no
+	// allocation, and scratch for numbers, local reply bodies and chunks.
+	h2free       *h2Stream
+	scratchNum   []byte
+	scratchBody  []byte
+	scratchChunk []byte
 }
 
 type seriesKey struct {

@@ -43,6 +43,7 @@ type upConn struct {
 	noReuse  bool
 	received bool // any response byte arrived for the current exchange
 	kind     http1.BodyKind
+	decode   bool // hand the exchange chunk payloads, not chunked bytes (framesHTTP1)
 	left     int64
 	scan     http1.ChunkedScanner
 }
@@ -241,6 +242,12 @@ func (u *upConn) onTraffic() {
 			u.left -= int64(n)
 			done = u.left == 0
 		case http1.BodyChunked:
+			if u.decode {
+				if !u.decodeChunks(buf) {
+					return
+				}
+				continue
+			}
 			var err error
 			n, done, err = u.scan.Scan(buf)
 			if err != nil {
@@ -297,15 +304,40 @@ func (u *upConn) onHead(head []byte) bool {
 	if u.kind == http1.BodyUntilClose || !u.resp.KeepAlive {
 		u.noReuse = true
 	}
-	u.rh = respHead{raw: head, resp: &u.resp, untilClose: u.kind == http1.BodyUntilClose}
+	bodyless := u.kind == http1.BodyNone || (u.kind == http1.BodyLength && u.left == 0)
+	u.decode = u.kind == http1.BodyChunked && !ex.down.framesHTTP1()
+	u.rh = respHead{raw: head, resp: &u.resp, untilClose: u.kind == http1.BodyUntilClose, bodyless: bodyless}
 	ex.responseHead(&u.rh)
 	u.headDone = true
 	u.io.discard(len(head))
-	if u.kind == http1.BodyNone || (u.kind == http1.BodyLength && u.left == 0) {
+	if bodyless {
 		if ex.responseBody(nil) && !u.closed {
 			u.finish()
 		}
 		return false
+	}
+	return true
+}
+
+// decodeChunks hands the exchange the chunk payloads in buf and consumes
+// their framing. It reports whether the onTraffic loop should continue.
+func (u *upConn) decodeChunks(buf []byte) bool {
+	ex := u.ex
+	for len(buf) > 0 {
+		n, data, done, err := u.scan.Decode(buf)
+		if err != nil {
+			ex.responseCut(u.l.p.cut.badBody)
+			return false
+		}
+		if len(data) > 0 && (!ex.responseBody(data) || u.closed) {
+			return false
+		}
+		u.io.discard(n)
+		buf = buf[n:]
+		if done {
+			u.finish()
+			return false
+		}
 	}
 	return true
 }

@@ -108,6 +108,47 @@ func (s *ChunkedScanner) Scan(p []byte) (n int, done bool, err error) {
 	return i, false, nil
 }
 
+// Decode is Scan for a proxy that re-frames the body (HTTP/1.1 to HTTP/2,
+// where DATA frames carry the payload without chunk framing): it consumes
+// framing bytes up to the next chunk-data and returns those data bytes, a
+// sub-slice of p. n counts every byte consumed, framing and data; call
+// again with p[n:]. data is empty when p held only framing. Chunk
+// extensions and trailer fields are validated as Scan does, then dropped.
+// Errors are Scan's.
+func (s *ChunkedScanner) Decode(p []byte) (n int, data []byte, done bool, err error) {
+	if s.err != nil {
+		return 0, nil, false, s.err
+	}
+	if s.state == stDone {
+		return 0, nil, true, nil
+	}
+	i := 0
+	for i < len(p) {
+		if s.state == stData {
+			k := uint64(len(p) - i)
+			if k > s.size {
+				k = s.size
+			}
+			data = p[i : i+int(k)]
+			i += int(k)
+			s.size -= k
+			if s.size == 0 {
+				s.state = stDataCR
+			}
+			return i, data, false, nil
+		}
+		if e := s.step(p[i]); e != nil {
+			s.err = e
+			return i, nil, false, e
+		}
+		i++
+		if s.state == stDone {
+			return i, nil, true, nil
+		}
+	}
+	return i, nil, false, nil
+}
+
 // step advances the state machine by one framing byte.
 func (s *ChunkedScanner) step(c byte) *Error {
 	if s.state < stData {

@@ -1,0 +1,209 @@
+package sidecar
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/meshbench/meshbench/internal/testenv"
+	"github.com/meshbench/meshbench/scenarios/echo"
+)
+
+// h2cClient is an HTTP/2 client with prior knowledge (no TLS, no upgrade)
+// that dials addr whatever the URL says: every request shares one
+// connection, so streams multiplex.
+func h2cClient(addr string) *http.Client {
+	return &http.Client{Timeout: 20 * time.Second, Transport: &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, _ string, _ *tls.Config) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}}
+}
+
+func h2Get(t *testing.T, c *http.Client, url string, hdr map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Add(k, v)
+	}
+	return h2Do(t, c, req)
+}
+
+func h2Do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", req.Method, req.URL, err)
+	}
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("%s %s: answered over %s, want HTTP/2", req.Method, req.URL, resp.Proto)
+	}
+	return resp, b
+}
+
+// TestH2C: an HTTP/2 client with prior knowledge talks to the outbound
+// listener; each stream is routed and forwarded to an HTTP/1.1 endpoint
+// and its response comes back on the stream.
+func TestH2C(t *testing.T) {
+	up := startEcho(t, "a", 100)
+	s := startSidecar(t, &mesh{services: []svc{{name: "svc-a", ports: []string{portOf(t, up.Addr())}}}})
+	c := h2cClient(s.out)
+
+	t.Run("get", func(t *testing.T) {
+		resp, body := h2Get(t, c, "http://svc-a/?size=1000", nil)
+		if resp.StatusCode != 200 || len(body) != 1000 || resp.Header.Get("X-Echo-Name") != "a" {
+			t.Fatalf("status %d, %d bytes, x-echo-name %q", resp.StatusCode, len(body), resp.Header.Get("X-Echo-Name"))
+		}
+		if !bytes.Equal(body, echo.Body(1000)) {
+			t.Fatal("body differs from the echo's")
+		}
+	})
+	t.Run("chunked response", func(t *testing.T) {
+		// The endpoint answers chunked: the client must get the payload
+		// without the chunk framing, all of it.
+		resp, body := h2Get(t, c, "http://svc-a/?size=50000&chunked=1", nil)
+		if resp.StatusCode != 200 || !bytes.Equal(body, echo.Body(50000)) {
+			t.Fatalf("status %d, %d bytes (want 50000 bytes of the echo body)", resp.StatusCode, len(body))
+		}
+	})
+	t.Run("head", func(t *testing.T) {
+		req, _ := http.NewRequest("HEAD", "http://svc-a/?size=777", nil)
+		resp, body := h2Do(t, c, req)
+		if resp.StatusCode != 200 || len(body) != 0 || resp.ContentLength != 777 {
+			t.Fatalf("status %d, %d body bytes, content-length %d", resp.StatusCode, len(body), resp.ContentLength)
+		}
+	})
+	t.Run("large body, known length", func(t *testing.T) {
+		// Larger than the stream window (256 KiB): the client can only
+		// finish if the proxy credits what the endpoint took.
+		want := bytes.Repeat([]byte("0123456789abcdef"), 40000) // 640,000 bytes
+		req, _ := http.NewRequest("POST", "http://svc-a/?echo=body", bytes.NewReader(want))
+		resp, body := h2Do(t, c, req)
+		if resp.StatusCode != 200 || !bytes.Equal(body, want) {
+			t.Fatalf("status %d, echoed %d of %d bytes", resp.StatusCode, len(body), len(want))
+		}
+	})
+	t.Run("body of unknown length", func(t *testing.T) {
+		// No content-length: the endpoint gets it chunked.
+		want := bytes.Repeat([]byte("xyz"), 30000)
+		pr, pw := io.Pipe()
+		go func() {
+			for i := 0; i < len(want); i += 9000 {
+				_, _ = pw.Write(want[i:min(i+9000, len(want))])
+			}
+			_ = pw.Close()
+		}()
+		req, _ := http.NewRequest("POST", "http://svc-a/?echo=body", pr)
+		resp, body := h2Do(t, c, req)
+		if resp.StatusCode != 200 || !bytes.Equal(body, want) {
+			t.Fatalf("status %d, echoed %d of %d bytes", resp.StatusCode, len(body), len(want))
+		}
+	})
+	t.Run("translated head", func(t *testing.T) {
+		resp, body := h2Get(t, c, "http://svc-a/?echo=headers", map[string]string{
+			"Cookie":          "a=1; b=2",
+			"X-Forwarded-For": "10.1.1.1",
+		})
+		got := strings.ToLower(string(body))
+		for _, want := range []string{
+			"host: svc-a\n",
+			"cookie: a=1; b=2\n",                     // crumbs joined into one field (RFC 9113 8.2.3)
+			"x-forwarded-for: 10.1.1.1, 127.0.0.1\n", // the client's address appended
+		} {
+			if !strings.Contains(got, want) {
+				t.Errorf("endpoint saw no %q in:\n%s", want, body)
+			}
+		}
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+	t.Run("local reply", func(t *testing.T) {
+		resp, body := h2Get(t, c, "http://nowhere/", nil)
+		if resp.StatusCode != 404 || resp.Header.Get("X-Meshproxy-Error") != "unknown_host" || string(body) != "unknown_host\n" {
+			t.Fatalf("status %d, x-meshproxy-error %q, body %q", resp.StatusCode, resp.Header.Get("X-Meshproxy-Error"), body)
+		}
+	})
+	t.Run("concurrent streams", func(t *testing.T) {
+		var wg sync.WaitGroup
+		errs := make(chan error, 400)
+		for g := 0; g < 40; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				for i := 0; i < 10; i++ {
+					size := 1 + (g*10+i)*37%5000
+					resp, err := c.Get(fmt.Sprintf("http://svc-a/?size=%d", size))
+					if err != nil {
+						errs <- err
+						continue
+					}
+					b, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err != nil || resp.StatusCode != 200 || len(b) != size {
+						errs <- fmt.Errorf("size %d: status %d, %d bytes, %v", size, resp.StatusCode, len(b), err)
+					}
+				}
+			}(g)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
+	text := s.metricsText(t)
+	if line, ok := metricLine(text, "meshproxy_http2_connections_total"); !ok || strings.HasSuffix(line, " 0") {
+		t.Errorf("meshproxy_http2_connections_total: %q", line)
+	}
+	if _, ok := metricLine(text, "meshproxy_requests_total", `code="200"`, `direction="outbound"`); !ok {
+		t.Errorf("no 200s recorded in meshproxy_requests_total:\n%s", text)
+	}
+}
+
+// TestH2Clients drives the outbound listener with the HTTP/2 clients users
+// have: curl with prior knowledge and h2load (many streams per connection).
+func TestH2Clients(t *testing.T) {
+	up := startEcho(t, "a", 100)
+	s := startSidecar(t, &mesh{services: []svc{{name: "svc-a", ports: []string{portOf(t, up.Addr())}}}})
+
+	curl := testenv.NeedProgram(t, "curl", "curl")
+	out, err := exec.Command(curl, "-sS", "--http2-prior-knowledge", "-H", "Host: svc-a",
+		"-o", "/dev/null", "-w", "%{http_version} %{http_code} %{size_download}",
+		"http://"+s.out+"/?size=4321").CombinedOutput()
+	if err != nil || string(out) != "2 200 4321" {
+		t.Fatalf("curl: %v: %q (want \"2 200 4321\")", err, out)
+	}
+
+	h2load := testenv.NeedProgram(t, "h2load", "nghttp2-client")
+	out, err = exec.Command(h2load, "-n", "400", "-c", "2", "-m", "20", "-H", ":authority: svc-a",
+		"http://"+s.out+"/?size=2000").CombinedOutput()
+	if err != nil {
+		t.Fatalf("h2load: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "400 succeeded, 0 failed, 0 errored") ||
+		!strings.Contains(string(out), "status codes: 400 2xx") {
+		t.Fatalf("h2load did not get 400 successes:\n%s", out)
+	}
+}
