@@ -302,6 +302,13 @@ mutant h2-no-credit \
 	'	_ = st.owed' \
 	./proxy/internal/sidecar '^TestH2C$'
 
+mutant inbound-no-h2-alpn \
+	"the mTLS inbound listener does not offer h2 by ALPN" \
+	proxy/internal/identity/tlsconfig.go \
+	'var serverProtocols = []string{"h2", "http/1.1"}' \
+	'var serverProtocols = []string{"http/1.1"}' \
+	./proxy/internal/sidecar '^TestMTLSInboundH2$'
+
 mutant echo-grpc-status-ignored \
 	"the echo ignores echo-grpc-status and answers every call OK" \
 	scenarios/echo/grpc.go \

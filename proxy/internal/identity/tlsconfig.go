@@ -34,10 +34,15 @@ const sessionCacheSize = 1024
 // are not consulted.
 func (s *Source) ServerConfig() *tls.Config { return s.server }
 
+// serverProtocols are what the inbound listener offers by ALPN, preferred
+// first: HTTP/2, then HTTP/1.1 for peers that do not speak it (a client
+// that offers no ALPN at all gets HTTP/1.1 too).
+var serverProtocols = []string{"h2", "http/1.1"}
+
 func (s *Source) newServerConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
-		NextProtos: []string{"http/1.1"},
+		NextProtos: serverProtocols,
 		ClientAuth: tls.RequestClientCert,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return s.cur.Load().cert, nil
@@ -56,7 +61,7 @@ func (s *Source) serverConfigFor(m *material) *tls.Config {
 	outer := s.server
 	return &tls.Config{
 		MinVersion:       tls.VersionTLS13,
-		NextProtos:       []string{"http/1.1"},
+		NextProtos:       serverProtocols,
 		ClientAuth:       tls.RequestClientCert,
 		Certificates:     []tls.Certificate{*m.cert},
 		VerifyConnection: s.verifyClient,
