@@ -684,13 +684,15 @@ func (c *Conn) onSettings(fh frameHeader, p []byte) {
 			}
 			// §6.9.2: the change applies to every open stream's window.
 			d := int64(v) - c.peerInitialWindow
-			c.peerInitialWindow = int64(v)
 			for _, s := range c.streams {
-				s.sendWin += d
-				if s.sendWin > maxWindow {
+				if s.sendWin+d > maxWindow {
 					c.fail(ErrCodeFlowControl, ViolationWindowOverflow, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window")
 					return
 				}
+			}
+			c.peerInitialWindow = int64(v)
+			for _, s := range c.streams {
+				s.sendWin += d
 			}
 			opened = opened || d > 0
 		case settingMaxFrameSize:
@@ -772,11 +774,11 @@ func (c *Conn) onWindowUpdate(fh frameHeader, p []byte) {
 			c.fail(ErrCodeProtocol, ViolationProtocol, "WINDOW_UPDATE with increment 0")
 			return
 		}
-		c.sendWin += inc
-		if c.sendWin > maxWindow {
+		if c.sendWin+inc > maxWindow {
 			c.fail(ErrCodeFlowControl, ViolationWindowOverflow, "connection window above 2^31-1")
 			return
 		}
+		c.sendWin += inc
 		c.wakeBlocked()
 		return
 	}
@@ -791,11 +793,11 @@ func (c *Conn) onWindowUpdate(fh frameHeader, p []byte) {
 		c.streamError(s, s.ID, ErrCodeProtocol, ViolationProtocol)
 		return
 	}
-	s.sendWin += inc
-	if s.sendWin > maxWindow {
+	if s.sendWin+inc > maxWindow {
 		c.streamError(s, s.ID, ErrCodeFlowControl, ViolationWindowOverflow)
 		return
 	}
+	s.sendWin += inc
 	c.wake(s)
 }
 
