@@ -461,6 +461,80 @@ mutant hpack-size-update-not-sent \
 	'	if true {' \
 	./proxy/internal/http2 '^TestHPACKEncoderSizeUpdate$'
 
+mutant h2-recv-window-unenforced \
+	"an HTTP/2 peer may send DATA beyond a stream's receive window" \
+	proxy/internal/http2/conn.go \
+	'	if total > s.recvWin {' \
+	'	if false && total > s.recvWin {' \
+	./proxy/internal/http2 '^TestFlowControlEnforced$'
+
+mutant h2-rapid-reset-uncounted \
+	"streams an HTTP/2 client resets before their response are not counted (rapid reset, CVE-2023-44487)" \
+	proxy/internal/http2/conn.go \
+	'		c.prematureResets++' \
+	'' \
+	./proxy/internal/http2 '^TestRapidReset$'
+
+mutant h2-continuation-frames-unbounded \
+	"a header block may go on in any number of CONTINUATION frames (CVE-2024-27316)" \
+	proxy/internal/http2/conn.go \
+	'	if c.contN > c.lim.MaxContinuations {' \
+	'	if false {' \
+	./proxy/internal/http2 '^TestContinuationFlood$'
+
+mutant h2-content-length-unchecked \
+	"an HTTP/2 body that does not match its content-length is passed on" \
+	proxy/internal/http2/conn.go \
+	'	if s.contentLength >= 0 && (s.received > s.contentLength || end && s.received != s.contentLength) {' \
+	'	if false {' \
+	./proxy/internal/http2 '^TestContentLength$'
+
+mutant h2-stream-id-parity-unchecked \
+	"an HTTP/2 client may open streams with even (server) ids" \
+	proxy/internal/http2/conn.go \
+	'	if sid%2 == 0 {
+		c.fail(ErrCodeProtocol, ViolationStreamID, "HEADERS on a server-initiated stream id")' \
+	'	if false {
+		c.fail(ErrCodeProtocol, ViolationStreamID, "HEADERS on a server-initiated stream id")' \
+	./proxy/internal/http2 '^TestStreamIDMisuse$'
+
+mutant h2-control-flood-unbounded \
+	"PING and SETTINGS replies pile up without bound while the peer does not read them" \
+	proxy/internal/http2/conn.go \
+	'	if c.queuedControl > c.lim.MaxQueuedControl {' \
+	'	if false {' \
+	./proxy/internal/http2 '^TestControlFlood$'
+
+mutant h2-empty-frames-unbounded \
+	"an HTTP/2 peer may send empty DATA frames forever (CVE-2019-9518)" \
+	proxy/internal/http2/conn.go \
+	'	if c.empty > c.lim.MaxEmptyFrames {' \
+	'	if false {' \
+	./proxy/internal/http2 '^TestEmptyFrames$'
+
+mutant h2-concurrent-streams-unbounded \
+	"an HTTP/2 client may open more streams than our MAX_CONCURRENT_STREAMS" \
+	proxy/internal/http2/conn.go \
+	'	if c.peerActive >= int(c.our.MaxConcurrentStreams) {' \
+	'	if false {' \
+	./proxy/internal/http2 '^TestRefusedStreams$'
+
+mutant h2-connection-header-allowed \
+	"an HTTP/2 request may carry a connection header (connection-specific fields, RFC 9113 §8.2.2)" \
+	proxy/internal/http2/stream.go \
+	'		case "connection", "keep-alive",' \
+	'		case "keep-alive",' \
+	./proxy/internal/http2 '^(TestCheckFields|TestMalformedThroughConn)$'
+
+mutant h2-idle-output-buffer-kept \
+	"an idle HTTP/2 connection keeps its output buffer (a response's worth of bytes per idle connection)" \
+	proxy/internal/http2/conn.go \
+	'	if len(c.streams) == 0 {
+		// An idle connection holds no output buffer' \
+	'	if false {
+		// An idle connection holds no output buffer' \
+	./proxy/internal/http2 '^TestIdleConnMemoryAlloc$'
+
 # --- selection ---------------------------------------------------------------
 if [ "${1:-}" = -l ]; then
 	for i in "${!names[@]}"; do
