@@ -309,6 +309,35 @@ mutant inbound-no-h2-alpn \
 	'var serverProtocols = []string{"http/1.1"}' \
 	./proxy/internal/sidecar '^TestMTLSInboundH2$'
 
+mutant h2-upstream-not-multiplexed \
+	"every exchange to an HTTP/2 endpoint opens its own connection" \
+	proxy/internal/engine/h2client.go \
+	'	if u == nil || u.closed || u.h2.full() {' \
+	'	if u == nil || u.closed || u.h2.full() || true {' \
+	./proxy/internal/sidecar '^TestH2CUpstream$'
+
+mutant h2-upstream-head-not-flushed \
+	"a bodiless request's HEADERS wait in the HTTP/2 connection's buffer" \
+	proxy/internal/engine/h2client.go \
+	'	st.started = true
+	c.flush()' \
+	'	st.started = true' \
+	./proxy/internal/sidecar '^TestH2CUpstream$'
+
+mutant grpc-trailers-dropped \
+	"response trailers (grpc-status) do not reach an HTTP/2 client" \
+	proxy/internal/engine/h2server.go \
+	'	st.trailerBuf, st.hasTrailers = b, true' \
+	'	st.trailerBuf = b' \
+	./proxy/internal/sidecar '^TestGRPCThroughProxy$'
+
+mutant app-protocol-ignored \
+	"an endpoint whose port says h2c is spoken to in HTTP/1.1" \
+	proxy/internal/engine/pipeline.go \
+	'	} else if ex.backend.Protocol(ep) == route.H2C {' \
+	'	} else if ex.backend.Protocol(ep) == route.H2C && false {' \
+	./proxy/internal/sidecar '^TestGRPCThroughProxy$'
+
 mutant echo-grpc-status-ignored \
 	"the echo ignores echo-grpc-status and answers every call OK" \
 	scenarios/echo/grpc.go \

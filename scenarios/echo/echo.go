@@ -172,6 +172,10 @@ func Start(opts Options) (*Server, error) {
 // Addr returns the bound address, e.g. "127.0.0.1:41234".
 func (s *Server) Addr() string { return s.addr }
 
+// Accepted returns the number of connections accepted so far, any
+// protocol: a test of connection reuse or multiplexing counts them.
+func (s *Server) Accepted() uint64 { return s.mux.accepted.Load() }
+
 // Requests returns the number of requests answered so far, /stats excluded.
 // A request is counted before its response is written, so once a client has
 // read a response the count includes it.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,6 +38,8 @@ type mux struct {
 	done  chan struct{} // closed when the accept loop has stopped
 	serve func(net.Conn)
 
+	accepted atomic.Uint64 // connections accepted, any protocol
+
 	mu     sync.Mutex
 	closed bool
 	conns  map[net.Conn]struct{} // being classified or served as h2
@@ -55,6 +58,7 @@ func (m *mux) acceptLoop() {
 		if err != nil {
 			return
 		}
+		m.accepted.Add(1)
 		if !m.track(c) {
 			c.Close()
 			return

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/proxy/internal/http1"
+	"github.com/meshbench/meshbench/proxy/internal/http2"
 	"github.com/meshbench/meshbench/proxy/internal/identity"
 )
 
@@ -422,6 +423,11 @@ func (d *downConn) responseEnd(ex *exchange) {
 func (d *downConn) cut(ex *exchange) { d.closeConn() }
 
 func (d *downConn) pumpRequest(ex *exchange) { d.onTraffic() }
+
+// trailers: an HTTP/1.1 client gets none (a chunked trailer section would
+// need each field re-validated as HTTP/1.1, and HTTP/1.1 clients that read
+// trailers are rare); the response still ends normally.
+func (d *downConn) trailers(ex *exchange, f *http2.Fields) {}
 
 // framesHTTP1: the client speaks HTTP/1.1, so an HTTP/1.1 upstream's body
 // framing (chunks) passes through verbatim.

@@ -19,6 +19,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/meshbench/meshbench/proxy/internal/authz"
+	"github.com/meshbench/meshbench/proxy/internal/http2"
 	"github.com/meshbench/meshbench/proxy/internal/identity"
 	"github.com/meshbench/meshbench/proxy/internal/metrics"
 	"github.com/meshbench/meshbench/proxy/internal/route"
@@ -461,6 +462,12 @@ func (p *Proxy) tlsHandshakes(inbound, resumed bool) *metrics.Counter {
 func (p *Proxy) tlsFailure(inbound bool, reason string) *metrics.Counter {
 	return p.reg.Counter("meshproxy_tls_handshake_failures_total",
 		"Failed mTLS handshakes by direction and reason.", "direction", direction(inbound), "reason", reason)
+}
+
+// h2UpstreamViolation counts a protocol violation by an HTTP/2 endpoint.
+func (p *Proxy) h2UpstreamViolation(v http2.Violation) *metrics.Counter {
+	return p.reg.Counter("meshproxy_http2_upstream_violations_total",
+		"HTTP/2 protocol violations by endpoints, by kind.", "kind", v.String())
 }
 
 // statusLabel renders a status code for a metric label.

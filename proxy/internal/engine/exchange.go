@@ -5,6 +5,7 @@ import (
 
 	"github.com/meshbench/meshbench/proxy/internal/balance"
 	"github.com/meshbench/meshbench/proxy/internal/http1"
+	"github.com/meshbench/meshbench/proxy/internal/http2"
 	"github.com/meshbench/meshbench/proxy/internal/metrics"
 	"github.com/meshbench/meshbench/proxy/internal/route"
 )
@@ -45,7 +46,7 @@ type exchange struct {
 	backend *route.Backend
 	series  *metrics.RequestSeries
 	ep      *balance.Endpoint // endpoint with this request counted as outstanding
-	up      *upConn           // the attempt's connection; nil between attempts
+	up      upstream          // the attempt's connection or stream; nil between attempts
 
 	attempts int // connection attempts made
 
@@ -77,6 +78,9 @@ type downstream interface {
 	// responseBody writes body bytes (and a held-back head); false when the
 	// client connection is gone.
 	responseBody(ex *exchange, p []byte) bool
+	// trailers writes the response's trailer fields (gRPC's grpc-status);
+	// a codec whose client cannot receive them drops them.
+	trailers(ex *exchange, f *http2.Fields)
 	// flush writes a held-back head on its own (no body bytes at hand);
 	// false when the client connection is gone.
 	flush(ex *exchange) bool
@@ -98,6 +102,25 @@ type downstream interface {
 	// HTTP/1.1 upstream's body framing passes through verbatim; otherwise
 	// the upstream codec hands over the payload only.
 	framesHTTP1() bool
+}
+
+// upstream is the endpoint side of an attempt: an HTTP/1.1 connection
+// (upConn) or a stream of an HTTP/2 connection (h2UpStream). The request it
+// carries is always described in HTTP/1.1 terms (ex.head, then body bytes
+// framed as that head announces); an HTTP/2 upstream translates.
+type upstream interface {
+	// requestBacklog returns the request bytes queued for the endpoint,
+	// and false while the attempt cannot take any yet (connecting).
+	requestBacklog() (int, bool)
+	// sendRequest forwards request body bytes; false when the attempt is gone.
+	sendRequest(p []byte) bool
+	// resumeResponse reads the response again once the client has drained
+	// what it was sent.
+	resumeResponse()
+	// abandon detaches the attempt from its exchange and ends it (an
+	// HTTP/1.1 connection in an unknown state is closed, an HTTP/2 stream
+	// reset).
+	abandon()
 }
 
 // respHead is a response head as an upstream codec received it.
@@ -138,8 +161,8 @@ func (ex *exchange) reply(status int, reason string) {
 // unknown once the exchange gives up on it.
 func (ex *exchange) dropUpstream() {
 	if u := ex.up; u != nil {
-		u.ex, ex.up = nil, nil
-		u.closeConn()
+		ex.up = nil
+		u.abandon()
 	}
 }
 
@@ -148,25 +171,24 @@ func (ex *exchange) dropUpstream() {
 // requestBacklog returns the request bytes queued for the upstream, and
 // false while no connected upstream can take any.
 func (ex *exchange) requestBacklog() (int, bool) {
-	u := ex.up
-	if u == nil || !u.connected {
+	if ex.up == nil {
 		return 0, false
 	}
-	return u.backlog(), true
+	return ex.up.requestBacklog()
 }
 
 // sendRequest forwards request body (or tunnelled) bytes to the upstream;
 // false when the connection is gone. Callers check requestBacklog first.
 func (ex *exchange) sendRequest(p []byte) bool {
 	ex.lastActive = monotime()
-	return ex.up.write(p)
+	return ex.up.sendRequest(p)
 }
 
 // resumeResponse reads the upstream again if it was paused because the
 // client had not taken the response (the client has now drained it).
 func (ex *exchange) resumeResponse() {
-	if u := ex.up; u != nil && u.resumeReads() {
-		u.onTraffic()
+	if ex.up != nil {
+		ex.up.resumeResponse()
 	}
 }
 
@@ -208,6 +230,11 @@ func (ex *exchange) touch() { ex.lastActive = monotime() }
 func (ex *exchange) responseOverflow() {
 	ex.l.p.bufferOverflow.Inc()
 	ex.down.cut(ex)
+}
+
+// responseTrailers passes trailer fields on; the response ends after them.
+func (ex *exchange) responseTrailers(f *http2.Fields) {
+	ex.down.trailers(ex, f)
 }
 
 // responseFlush writes a held-back head: no body bytes are at hand now.

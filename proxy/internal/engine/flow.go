@@ -157,6 +157,10 @@ func (d *downConn) resumeReads() {
 // onWritable runs when gnet has written bytes queued for the upstream (a
 // request body): a client paused for it may be read again.
 func (u *upConn) onWritable() {
+	if u.h2 != nil {
+		u.h2.onWritable()
+		return
+	}
 	ex := u.ex
 	if ex == nil || u.io.outbound() > u.l.p.flow.low {
 		return

@@ -48,6 +48,10 @@ type h2Stream struct {
 	reqChunked bool   // the upstream request is chunked (no content-length)
 
 	respBuf  []byte // response bytes the client's windows did not take yet
+	// trailerBuf holds the response's trailer fields ("name\x00value\x00"
+	// pairs) until respBuf has drained: they must follow the last DATA.
+	trailerBuf  []byte
+	hasTrailers bool
 	respEnd  bool   // the response is complete: END_STREAM once respBuf drains
 	endSent  bool   // END_STREAM went out
 	finished bool   // the exchange is over; the stream only drains
@@ -124,8 +128,31 @@ func (srv *h2Server) onTraffic() {
 		}
 		srv.flush()
 		if n == 0 || n < len(buf) {
-			return // an incomplete frame waits for more bytes
+			break // an incomplete frame waits for more bytes
 		}
+	}
+	if srv.closing {
+		srv.dropInput()
+	}
+}
+
+// dropInput reads and drops what the client of a closing connection still
+// sends. The connection's last frames (GOAWAY) may wait for a client that
+// does not read them: kept, its bytes would grow the input buffer without
+// bound until then (a PING flood goes on after its GOAWAY), and bytes left
+// unread at close make the kernel reset the connection, which can destroy
+// the GOAWAY still in flight.
+func (srv *h2Server) dropInput() {
+	d := srv.d
+	for !d.closed {
+		buf := d.io.peek()
+		if len(buf) == 0 {
+			if d.io.failed() != nil {
+				d.closeConn()
+			}
+			return
+		}
+		d.io.discard(len(buf))
 	}
 }
 
@@ -411,6 +438,32 @@ func (st *h2Stream) cut(ex *exchange) {
 
 func (st *h2Stream) startTunnel(ex *exchange, h *respHead) bool { return false }
 
+// trailers keeps the response's trailer fields until the body has drained.
+func (st *h2Stream) trailers(ex *exchange, f *http2.Fields) {
+	b := st.trailerBuf[:0]
+	for i := range f.List {
+		b = append(append(b, f.Name(i)...), 0)
+		b = append(append(b, f.Value(i)...), 0)
+	}
+	st.trailerBuf, st.hasTrailers = b, true
+}
+
+// writeTrailers sends the kept trailer fields as the stream's last HEADERS.
+func (st *h2Stream) writeTrailers() {
+	c := &st.srv.conn
+	c.StartHeaders(st.s)
+	b := st.trailerBuf
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, 0)
+		name := b[:i]
+		b = b[i+1:]
+		j := bytes.IndexByte(b, 0)
+		c.AddHeader(name, b[:j], false)
+		b = b[j+1:]
+	}
+	c.EndHeaders(true)
+}
+
 // framesHTTP1: DATA frames carry the payload; chunk framing is dropped.
 func (st *h2Stream) framesHTTP1() bool { return false }
 
@@ -482,9 +535,12 @@ func (st *h2Stream) drainResponse() {
 		return
 	}
 	if len(st.respBuf) > 0 || (st.respEnd && !st.endSent) {
-		n := srv.conn.WriteData(st.s, st.respBuf, st.respEnd)
+		n := srv.conn.WriteData(st.s, st.respBuf, st.respEnd && !st.hasTrailers)
 		st.respBuf = st.respBuf[:copy(st.respBuf, st.respBuf[n:])]
 		if st.respEnd && len(st.respBuf) == 0 {
+			if st.hasTrailers {
+				st.writeTrailers()
+			}
 			st.endSent = true
 		}
 	}
@@ -555,6 +611,7 @@ func (l *loop) putH2Stream(st *h2Stream) {
 	st.view = h2ReqView{}
 	st.owed, st.reqEnd, st.reqChunked = 0, false, false
 	st.respEnd, st.endSent, st.finished = false, false, false
+	st.trailerBuf, st.hasTrailers = st.trailerBuf[:0], false
 	if cap(st.reqBuf) > maxPooledBuf {
 		st.reqBuf = nil
 	}

@@ -99,7 +99,9 @@ func (v *h2ReqView) appendUpstreamHead(dst, clientIP, extra []byte, dropUndersco
 			}
 			continue
 		case "te":
-			continue // "trailers" is all HTTP/2 allows; it is hop-by-hop in HTTP/1.1
+			// "trailers" is all HTTP/2 allows. Kept, so an HTTP/2 endpoint
+			// (gRPC) learns the client takes trailers; an HTTP/1.1 endpoint
+			// ignores it.
 		case "x-forwarded-client-cert":
 			if dropXFCC {
 				continue

@@ -60,6 +60,11 @@ type loop struct {
 	// HTTP/2 streams (h2server.go): a free list, so a new stream costs no
 	// allocation, and scratch for numbers, local reply bodies and chunks.
 	h2free       *h2Stream
+	h2upFree     *h2UpStream
+	// h2ups is the HTTP/2 connection new streams go on, per endpoint
+	// (h2client.go).
+	h2ups          map[poolKey]*upConn
+	scratchUpChunk []byte
 	scratchNum   []byte
 	scratchBody  []byte
 	scratchChunk []byte
@@ -83,6 +88,7 @@ func newLoop(p *Proxy, el gnet.EventLoop, seed uint64) *loop {
 		el:      el,
 		rnd:     balance.NewRand(seed),
 		pools:   make(map[poolKey]*upList),
+		h2ups:   make(map[poolKey]*upConn),
 		series:  make(map[seriesKey]*metrics.RequestSeries),
 		replies: make(map[replyKey]*metrics.Counter),
 	}
@@ -135,6 +141,7 @@ type poolKey struct {
 	addr     string
 	tls      bool
 	identity string
+	proto    uint8 // protoHTTP1 or protoH2C
 }
 
 // idle takes an idle keep-alive connection for key from the pool, or nil.
@@ -182,6 +189,12 @@ func (l *loop) sweep(_ context.Context) error {
 				u.closeConn()
 			}
 			u = prev
+		}
+	}
+	for _, u := range l.h2ups {
+		if c := u.h2; u.connected && c.streams == 0 && (l.p.draining.Load() || now-c.idle > int64(o.UpstreamIdleTimeout)) {
+			u.closeConn()
+			c.closed()
 		}
 	}
 	if l.p.draining.Load() {

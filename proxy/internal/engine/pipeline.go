@@ -95,6 +95,11 @@ func (ex *exchange) attempt(fresh bool) {
 	key := poolKey{addr: ep.Addr, tls: id != nil && !ex.inbound}
 	if key.tls {
 		key.identity = ex.backend.ExpectedIdentity(ep)
+	} else if ex.backend.Protocol(ep) == route.H2C {
+		// Mesh hops (mTLS) stay HTTP/1.1 until they negotiate h2 by ALPN.
+		key.proto = protoH2C
+		l.attachH2(ex, ep, key)
+		return
 	}
 	var u *upConn
 	if !fresh {

@@ -21,7 +21,13 @@ func (s *stream) peek() []byte {
 	return s.tls.peek()
 }
 
+// discard drops the first n buffered bytes. n <= 0 drops nothing: gnet's
+// Discard(0) would drop everything buffered, and a codec that consumed no
+// byte (an incomplete frame) must find it again with the next bytes.
 func (s *stream) discard(n int) {
+	if n <= 0 {
+		return
+	}
 	if s.tls == nil {
 		_, _ = s.c.Discard(n)
 		return

@@ -37,6 +37,8 @@ type upConn struct {
 	reused    bool // taken from the pool: may have been closed by the peer meanwhile
 	idleSince int64
 
+	h2 *h2Client // set: the connection speaks HTTP/2 and multiplexes (h2client.go)
+
 	resp     http1.Response
 	rh       respHead // what the exchange is handed (a field: passed through an interface, a local would escape)
 	headDone bool
@@ -132,6 +134,10 @@ func (u *upConn) onHandshake(err error) {
 
 // ready runs once the connection can carry requests.
 func (u *upConn) ready() {
+	if u.h2 != nil {
+		u.h2.ready()
+		return
+	}
 	u.connected = true
 	if u.ex == nil {
 		// Its request went away while connecting; keep the connection warm.
@@ -177,11 +183,34 @@ func (u *upConn) write(p []byte) bool {
 	return !u.closed
 }
 
-// backlog counts request bytes queued for the endpoint.
-func (u *upConn) backlog() int { return u.io.outbound() }
+// The upstream interface (exchange.go).
+
+func (u *upConn) requestBacklog() (int, bool) {
+	if !u.connected {
+		return 0, false
+	}
+	return u.io.outbound(), true
+}
+
+func (u *upConn) sendRequest(p []byte) bool { return u.write(p) }
+
+func (u *upConn) resumeResponse() {
+	if u.resumeReads() {
+		u.onTraffic()
+	}
+}
+
+func (u *upConn) abandon() {
+	u.ex = nil
+	u.closeConn()
+}
 
 // onTraffic forwards the response to the exchange as it arrives.
 func (u *upConn) onTraffic() {
+	if u.h2 != nil {
+		u.h2.onTraffic()
+		return
+	}
 	ex := u.ex
 	if ex == nil {
 		if u.io.tls != nil && len(u.io.peek()) == 0 && u.io.failed() == nil {
@@ -388,6 +417,10 @@ func (u *upConn) onConnectFailed(reason string) {
 	u.markClosed()
 	u.ep.ReportConnectFailure(time.Now())
 	u.l.p.connectErrors(u.ep.Addr).Inc()
+	if u.h2 != nil {
+		u.h2.connectFailed(reason)
+		return
+	}
 	ex := u.ex
 	if ex == nil {
 		return
@@ -403,6 +436,10 @@ func (u *upConn) onPeerClosed() {
 		return
 	}
 	u.markClosed()
+	if u.h2 != nil {
+		u.h2.closed()
+		return
+	}
 	ex := u.ex
 	if ex == nil {
 		return // an idle pooled connection timed out on the upstream's side

@@ -1,0 +1,182 @@
+package sidecar
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/meshbench/meshbench/scenarios/echo"
+)
+
+// h2cService is a Service whose port says its endpoints speak h2c
+// (appProtocol, as Kubernetes defines it), with one endpoint.
+func h2cService(name, port string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata: {name: %[1]s, namespace: default}
+spec: {ports: [{name: http, port: 80, appProtocol: kubernetes.io/h2c}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: %[1]s-1, namespace: default, labels: {kubernetes.io/service-name: %[1]s}}
+addressType: IPv4
+ports: [{name: http, port: %[2]s}]
+endpoints: [{addresses: [127.0.0.1]}]
+`, name, port)
+}
+
+// TestH2CUpstream: to an endpoint whose port says h2c, meshproxy speaks
+// HTTP/2, whatever the client speaks, and multiplexes: many concurrent
+// requests share one connection per event loop.
+func TestH2CUpstream(t *testing.T) {
+	up := startEcho(t, "h2", 100)
+	s := startSidecar(t, &mesh{extraProxy: "  eventLoops: 1\n", routes: h2cService("svc-h", portOf(t, up.Addr()))})
+	h2 := h2cClient(s.out)
+
+	for _, client := range []struct {
+		name string
+		do   func(req *http.Request) (*http.Response, []byte)
+	}{
+		{"http1 client", func(req *http.Request) (*http.Response, []byte) {
+			req.URL.Host = s.out
+			req.Host = "svc-h"
+			resp, err := s.client.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp, b
+		}},
+		{"h2c client", func(req *http.Request) (*http.Response, []byte) { return h2Do(t, h2, req) }},
+	} {
+		t.Run(client.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", "http://svc-h/?size=3000", nil)
+			resp, body := client.do(req)
+			if resp.StatusCode != 200 || !bytes.Equal(body, echo.Body(3000)) || resp.Header.Get("X-Echo-Name") != "h2" {
+				t.Fatalf("GET: status %d, %d bytes, x-echo-name %q", resp.StatusCode, len(body), resp.Header.Get("X-Echo-Name"))
+			}
+			big := bytes.Repeat([]byte("0123456789"), 100000) // 1,000,000 bytes: past every window
+			req, _ = http.NewRequest("POST", "http://svc-h/?echo=body", bytes.NewReader(big))
+			resp, body = client.do(req)
+			if resp.StatusCode != 200 || !bytes.Equal(body, big) {
+				t.Fatalf("POST 1 MB, known length: status %d, %d bytes back", resp.StatusCode, len(body))
+			}
+			req, _ = http.NewRequest("POST", "http://svc-h/?echo=body", io.MultiReader(bytes.NewReader(big[:300000])))
+			resp, body = client.do(req)
+			if resp.StatusCode != 200 || !bytes.Equal(body, big[:300000]) {
+				t.Fatalf("POST of unknown length: status %d, %d bytes back", resp.StatusCode, len(body))
+			}
+			req, _ = http.NewRequest("GET", "http://svc-h/?status=503", nil)
+			if resp, _ = client.do(req); resp.StatusCode != 503 {
+				t.Fatalf("status passthrough: %d", resp.StatusCode)
+			}
+		})
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for g := 0; g < 20; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				resp, err := h2.Get("http://svc-h/?size=5000&delay=5ms")
+				if err != nil {
+					errs <- err
+					continue
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || len(b) != 5000 {
+					errs <- fmt.Errorf("status %d, %d bytes", resp.StatusCode, len(b))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// One event loop: the 20 concurrent callers shared one upstream
+	// connection (the echo counts the connections it accepted).
+	if n := up.Accepted(); n != 1 {
+		t.Errorf("the endpoint accepted %d connections, want 1 (multiplexed)", n)
+	}
+}
+
+// TestGRPCThroughProxy: grpc-go calls through meshproxy (h2c client side,
+// h2c to the endpoint): unary and bidirectional streaming messages, and the
+// endpoint's grpc-status, which travels in trailers.
+func TestGRPCThroughProxy(t *testing.T) {
+	up := startEcho(t, "g", 100)
+	s := startSidecar(t, &mesh{routes: h2cService("svc-g", portOf(t, up.Addr()))})
+	cc, err := grpc.NewClient("passthrough:///"+s.out,
+		grpc.WithAuthority("svc-g"),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(echo.RawCodec{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	in := append([]byte{0x0a, 0x05}, "hello"...)
+	var out []byte
+	if err := cc.Invoke(ctx, echo.GRPCUnary, in, &out); err != nil || !bytes.Equal(out, in) {
+		t.Fatalf("unary: %v, got %q want %q", err, out, in)
+	}
+	big := echo.Body(1 << 20)
+	if err := cc.Invoke(ctx, echo.GRPCUnary, big, &out); err != nil || !bytes.Equal(out, big) {
+		t.Fatalf("unary 1 MiB: %v, %d bytes back", err, len(out))
+	}
+	st, err := cc.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, echo.GRPCStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		msg := []byte(strings.Repeat("s", i*3000))
+		if err := st.SendMsg(msg); err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		if err := st.RecvMsg(&got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("stream message %d: %v, %d bytes back", i, err, len(got))
+		}
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var extra []byte
+	if err := st.RecvMsg(&extra); !errors.Is(err, io.EOF) {
+		t.Fatalf("after half-close: %v, want io.EOF (status OK in trailers)", err)
+	}
+	for _, tc := range []struct {
+		value string
+		want  codes.Code
+	}{{"14", codes.Unavailable}, {"4", codes.DeadlineExceeded}, {"0", codes.OK}} {
+		mctx := metadata.AppendToOutgoingContext(ctx, echo.GRPCStatusKey, tc.value)
+		err := cc.Invoke(mctx, echo.GRPCUnary, in, &out)
+		if got := status.Code(err); got != tc.want {
+			t.Errorf("%s=%s: status %v (%v), want %v", echo.GRPCStatusKey, tc.value, got, err, tc.want)
+		}
+	}
+}
