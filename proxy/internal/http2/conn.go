@@ -462,7 +462,10 @@ func (c *Conn) serverHeaders(sid uint32, end, selfDep, tooLarge bool) {
 		if c.wasReset(sid) {
 			return // trailers sent before the peer saw our RST_STREAM
 		}
-		c.fail(ErrCodeStreamClosed, ViolationStreamClosed, "HEADERS on a closed stream")
+		// §5.1.1: a new stream's id must be above every id the peer
+		// used; an unexpected id is a PROTOCOL_ERROR (as x/net and
+		// nghttp2 answer a decreasing id).
+		c.fail(ErrCodeProtocol, ViolationStreamID, "HEADERS on a stream id not above the last one")
 		return
 	}
 	c.lastPeerID = sid // ids below are now closed, even unused ones (§5.1.1)

@@ -179,13 +179,13 @@ func TestStreamStates(t *testing.T) {
 		t.Errorf("active %d after both ends", p.c.ActiveStreams())
 	}
 
-	// Stream ids only go up: a HEADERS on a lower, closed id is a
-	// connection error.
+	// Stream ids only go up: a HEADERS on a lower id, closed or never
+	// used, is a connection error of type PROTOCOL_ERROR (§5.1.1).
 	p.request(7, true)
 	p.feed()
 	p.request(5, true)
 	p.feed()
-	wantConnError(t, p, ErrCodeStreamClosed, ViolationStreamClosed)
+	wantConnError(t, p, ErrCodeProtocol, ViolationStreamID)
 }
 
 // TestStreamIDMisuse: even stream ids from a client, decreasing ids.
