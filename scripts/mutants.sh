@@ -338,6 +338,29 @@ mutant app-protocol-ignored \
 	'	} else if ex.backend.Protocol(ep) == route.H2C && false {' \
 	./proxy/internal/sidecar '^TestGRPCThroughProxy$'
 
+mutant grpc-timeout-ignored \
+	"grpc-timeout does not bound a gRPC call" \
+	proxy/internal/engine/h2server.go \
+	'			if t, ok := parseGRPCTimeout(v); ok && (ex.deadline == 0 || ex.start+int64(t) < ex.deadline) {' \
+	'			if t, ok := parseGRPCTimeout(v); ok && false && (ex.deadline == 0 || ex.start+int64(t) < ex.deadline) {' \
+	./proxy/internal/sidecar '^TestGRPCThroughProxy$'
+
+mutant grpc-local-reply-as-http \
+	"the proxy answers a gRPC call's error with a plain HTTP error instead of a gRPC status" \
+	proxy/internal/engine/h2server.go \
+	'	if ex.grpc {
+		st.grpcError(grpcForLocalReply(status, reason), reason)' \
+	'	if false {
+		st.grpcError(grpcForLocalReply(status, reason), reason)' \
+	./proxy/internal/sidecar '^TestGRPCThroughProxy$'
+
+mutant grpc-status-not-recorded \
+	"a gRPC call's grpc-status is not recorded (a 200 with grpc-status 14 looks like a success)" \
+	proxy/internal/engine/exchange.go \
+	'		ex.series.ObserveGRPC(ex.grpcOutcome(status))' \
+	'		_ = ex.grpcOutcome(status)' \
+	./proxy/internal/sidecar '^TestGRPCThroughProxy$'
+
 mutant echo-grpc-status-ignored \
 	"the echo ignores echo-grpc-status and answers every call OK" \
 	scenarios/echo/grpc.go \

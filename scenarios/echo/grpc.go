@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 	"sync/atomic"
 
 	"google.golang.org/grpc"
@@ -34,6 +35,9 @@ const (
 	GRPCStream  = "/" + GRPCService + "/Stream"
 	// GRPCStatusKey is the request metadata key that chooses the status.
 	GRPCStatusKey = "echo-grpc-status"
+	// GRPCDelayKey is the request metadata key that delays the answer (a
+	// Go duration, at most MaxDelay), for timeout tests.
+	GRPCDelayKey = "echo-grpc-delay"
 )
 
 // RawCodec passes gRPC messages through as bytes: Marshal takes a []byte
@@ -119,9 +123,21 @@ func NewGRPCServer(requests *atomic.Uint64, opts ...grpc.ServerOption) *grpc.Ser
 	return g
 }
 
-// chosenStatus is the status the request's metadata asks for, nil for OK.
+// chosenStatus is the status the request's metadata asks for, nil for OK,
+// after the delay it asks for (the call's own deadline cuts the wait).
 func chosenStatus(ctx context.Context) error {
 	md, _ := metadata.FromIncomingContext(ctx)
+	if d := md.Get(GRPCDelayKey); len(d) > 0 {
+		wait, err := time.ParseDuration(d[0])
+		if err != nil || wait < 0 || wait > MaxDelay {
+			return status.Errorf(codes.InvalidArgument, "bad %s=%q: want a duration up to %v", GRPCDelayKey, d[0], MaxDelay)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+	}
 	v := md.Get(GRPCStatusKey)
 	if len(v) == 0 {
 		return nil

@@ -55,6 +55,8 @@ type exchange struct {
 	tunnel    bool // the upstream agreed: bytes are copied both ways unparsed
 	bodyless  bool // the request had no body (safe to replay on a new connection)
 	reqDone   bool // the request body has been handed to the upstream in full
+	grpc       bool // a gRPC call (grpc.go)
+	grpcStatus int  // the endpoint's grpc-status, -1 until one arrives
 	// respStarted: a response head (or local reply) has gone to the
 	// downstream codec; from then on a failure can only cut the response.
 	respStarted bool
@@ -143,6 +145,7 @@ func (ex *exchange) reset(t *route.Table, start int64) {
 	ex.isHEAD, ex.websocket, ex.tunnel = false, false, false
 	ex.bodyless, ex.reqDone = true, true
 	ex.respStarted = false
+	ex.grpc, ex.grpcStatus = false, -1
 }
 
 // reply answers the request with a response the proxy makes itself (404,
@@ -151,6 +154,9 @@ func (ex *exchange) reset(t *route.Table, start int64) {
 func (ex *exchange) reply(status int, reason string) {
 	ex.l.localReplies(ex.inbound, status, reason).Inc()
 	ex.series.Observe(status, time.Duration(monotime()-ex.start))
+	if ex.grpc {
+		ex.series.ObserveGRPC(grpcForLocalReply(status, reason))
+	}
 	ex.respStarted = true
 	ex.dropUpstream()
 	ex.releaseEndpoint()
@@ -234,6 +240,9 @@ func (ex *exchange) responseOverflow() {
 
 // responseTrailers passes trailer fields on; the response ends after them.
 func (ex *exchange) responseTrailers(f *http2.Fields) {
+	if ex.grpc {
+		ex.grpcStatus = grpcStatusOf(f)
+	}
 	ex.down.trailers(ex, f)
 }
 
@@ -247,6 +256,9 @@ func (ex *exchange) responseBacklog() int { return ex.down.backlog() }
 // codec has already detached its connection (pooled or closed).
 func (ex *exchange) responseDone(status int) {
 	ex.series.Observe(status, time.Duration(monotime()-ex.start))
+	if ex.grpc {
+		ex.series.ObserveGRPC(ex.grpcOutcome(status))
+	}
 	ex.endpointAnswered(status)
 	ex.down.responseEnd(ex)
 }
@@ -280,6 +292,9 @@ func (ex *exchange) responseCut(cause *metrics.Counter) {
 func (ex *exchange) cut(cause *metrics.Counter) {
 	cause.Inc()
 	ex.series.Observe(0, time.Duration(monotime()-ex.start))
+	if ex.grpc {
+		ex.series.ObserveGRPC(grpcInternal) // what a client makes of RST_STREAM INTERNAL_ERROR
+	}
 	ex.down.cut(ex)
 }
 
@@ -304,6 +319,9 @@ func (ex *exchange) downstreamGone() {
 		// unknown state and cannot be reused.
 		if !ex.respStarted {
 			ex.series.Observe(0, time.Duration(monotime()-ex.start))
+			if ex.grpc {
+				ex.series.ObserveGRPC(grpcCancelled)
+			}
 		}
 		ex.dropUpstream()
 	}

@@ -473,6 +473,9 @@ func (st *h2UpStream) onHeaders(f *http2.Fields, h *http2.Head, end bool) {
 		return
 	}
 	st.rh = respHead{raw: b, resp: &st.resp, bodyless: bodyless}
+	if ex.grpc && end {
+		ex.grpcStatus = grpcStatusOf(f) // a trailers-only response
+	}
 	if h.Status < 200 {
 		ex.responseInterim(&st.rh)
 		return

@@ -316,8 +316,18 @@ func (st *h2Stream) start(f *http2.Fields, h *http2.Head, endStream bool) {
 		}
 		d.l.p.underscoreDropped.Inc()
 	}
+	if ct, ok := st.view.Header("content-type"); ok && isGRPCContentType(ct) {
+		ex.grpc = true
+	}
 	if !ex.route(&st.view, st.view.authority(), d.origDst) {
 		return
+	}
+	if ex.grpc {
+		if v, ok := st.view.Header("grpc-timeout"); ok {
+			if t, ok := parseGRPCTimeout(v); ok && (ex.deadline == 0 || ex.start+int64(t) < ex.deadline) {
+				ex.deadline = ex.start + int64(t)
+			}
+		}
 	}
 	var extra []byte
 	if d.inbound && d.io.tls != nil {
@@ -366,6 +376,10 @@ func (st *h2Stream) localReply(ex *exchange, status int, reason string) {
 		return
 	}
 	c := &srv.conn
+	if ex.grpc {
+		st.grpcError(grpcForLocalReply(status, reason), reason)
+		return
+	}
 	c.StartHeaders(st.s)
 	st.addStatus(status)
 	c.AddHeader([]byte("content-type"), []byte("text/plain"), false)
@@ -559,6 +573,26 @@ func (st *h2Stream) drainResponse() {
 	if !st.finished && len(st.respBuf) <= srv.d.l.p.flow.low {
 		st.ex.resumeResponse()
 	}
+}
+
+// grpcError answers a gRPC call with a trailers-only response: HTTP 200,
+// grpc-status code, grpc-message reason, END_STREAM.
+func (st *h2Stream) grpcError(code int, reason string) {
+	c := &st.srv.conn
+	ex := &st.ex
+	c.StartHeaders(st.s)
+	st.addStatus(200)
+	c.AddHeader([]byte("content-type"), []byte("application/grpc"), false)
+	l := st.srv.d.l
+	l.scratchNum = strconv.AppendInt(l.scratchNum[:0], int64(code), 10)
+	c.AddHeader([]byte("grpc-status"), l.scratchNum, false)
+	c.AddHeader([]byte("grpc-message"), []byte(reason), false)
+	c.AddHeader([]byte("x-meshproxy-error"), []byte(reason), false)
+	c.EndHeaders(true)
+	st.endSent, st.respEnd, st.finished = true, true, true
+	ex.up = nil
+	ex.releaseEndpoint()
+	st.drainResponse()
 }
 
 // writeHead queues a response head translated from HTTP/1.1.

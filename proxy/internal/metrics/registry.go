@@ -17,6 +17,7 @@ import (
 const (
 	RequestsTotalName   = "meshproxy_requests_total"
 	RequestDurationName = "meshproxy_request_duration_ms"
+	GRPCResponsesName   = "meshproxy_grpc_responses_total"
 )
 
 // Metric types as written on "# TYPE" lines.
@@ -64,6 +65,12 @@ func NewRegistry() *Registry {
 		typ:  typeHistogram,
 		kind: kindRequestDuration,
 	})
+	r.addFamilyLocked(&family{
+		name: GRPCResponsesName,
+		help: "gRPC calls handled by the proxy, by grpc-status (from the response's trailers, or the proxy's own gRPC error); a call with HTTP 200 and grpc-status 14 is a failure here.",
+		typ:  typeCounter,
+		kind: kindGRPCResponses,
+	})
 	return r
 }
 
@@ -74,6 +81,7 @@ const (
 	kindPlain           familyKind = iota // series []metric
 	kindRequestsTotal                     // Registry.reqSorted, per-code counters
 	kindRequestDuration                   // Registry.reqSorted, histograms
+	kindGRPCResponses                     // Registry.reqSorted, per-grpc-status counters
 )
 
 // family is one metric name with its HELP, TYPE and series.
@@ -336,6 +344,8 @@ func (r *Registry) WriteText(w io.Writer) error {
 			buf = writeRequestsTotal(bw, buf, f.family, reqs)
 		case kindRequestDuration:
 			buf = writeRequestDuration(bw, buf, f.family, reqs)
+		case kindGRPCResponses:
+			buf = writeGRPCResponses(bw, buf, f.family, reqs)
 		}
 	}
 	// bufio.Writer errors are sticky: the first failed Write makes every later

@@ -54,6 +54,11 @@ type RequestSeries struct {
 	buckets   [len(durationBounds) + 1]atomic.Uint64
 	sumMicros atomic.Uint64
 
+	// grpc counts gRPC calls by grpc-status (0..16); grpcOther any other
+	// value, or none where one was due.
+	grpc      [17]atomic.Uint64
+	grpcOther atomic.Uint64
+
 	key    requestKey
 	labels string // rendered direction/route/backend labels
 }
@@ -179,6 +184,25 @@ func (s *RequestSeries) Observe(code int, d time.Duration) {
 	s.sumMicros.Add(uint64((d + time.Microsecond/2) / time.Microsecond))
 }
 
+// ObserveGRPC counts a gRPC call that ended with grpc-status code; a code
+// outside 0..16 (or -1: none) counts as "other". Observe records the same
+// call's HTTP status and duration.
+func (s *RequestSeries) ObserveGRPC(code int) {
+	if code < 0 || code >= len(s.grpc) {
+		s.grpcOther.Add(1)
+		return
+	}
+	s.grpc[code].Add(1)
+}
+
+// GRPCCount returns how many gRPC calls ended with code (for tests).
+func (s *RequestSeries) GRPCCount(code int) uint64 {
+	if code < 0 || code >= len(s.grpc) {
+		return s.grpcOther.Load()
+	}
+	return s.grpc[code].Load()
+}
+
 // slot returns the counter for code, claiming a free slot on first sight.
 //
 // Probing starts at code%codeSlots and moves linearly. Because a claimed slot
@@ -270,6 +294,41 @@ func writeRequestsTotal(bw *bufio.Writer, buf []byte, f *family, reqs []*Request
 		if other > 0 {
 			buf = appendSampleStart(buf[:0], f.name, "", s.labels, "code", "other")
 			buf = strconv.AppendUint(buf, other, 10)
+			buf = append(buf, '\n')
+			bw.Write(buf)
+		}
+	}
+	return buf
+}
+
+// writeGRPCResponses writes the meshproxy_grpc_responses_total family: per
+// series, each grpc-status seen, in numeric order, "other" last.
+func writeGRPCResponses(bw *bufio.Writer, buf []byte, f *family, reqs []*RequestSeries) []byte {
+	header := false
+	var codeBuf [2]byte
+	for _, s := range reqs {
+		for code := range s.grpc {
+			n := s.grpc[code].Load()
+			if n == 0 {
+				continue
+			}
+			if !header {
+				bw.Write(appendHeader(buf[:0], f))
+				header = true
+			}
+			c := strconv.AppendUint(codeBuf[:0], uint64(code), 10)
+			buf = appendSampleStart(buf[:0], f.name, "", s.labels, "grpc_status", string(c))
+			buf = strconv.AppendUint(buf, n, 10)
+			buf = append(buf, '\n')
+			bw.Write(buf)
+		}
+		if n := s.grpcOther.Load(); n > 0 {
+			if !header {
+				bw.Write(appendHeader(buf[:0], f))
+				header = true
+			}
+			buf = appendSampleStart(buf[:0], f.name, "", s.labels, "grpc_status", "other")
+			buf = strconv.AppendUint(buf, n, 10)
 			buf = append(buf, '\n')
 			bw.Write(buf)
 		}

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -127,7 +130,7 @@ func TestH2CUpstream(t *testing.T) {
 // endpoint's grpc-status, which travels in trailers.
 func TestGRPCThroughProxy(t *testing.T) {
 	up := startEcho(t, "g", 100)
-	s := startSidecar(t, &mesh{routes: h2cService("svc-g", portOf(t, up.Addr()))})
+	s := startSidecar(t, &mesh{services: []svc{{name: "svc-empty"}}, routes: h2cService("svc-g", portOf(t, up.Addr()))})
 	cc, err := grpc.NewClient("passthrough:///"+s.out,
 		grpc.WithAuthority("svc-g"),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -179,4 +182,78 @@ func TestGRPCThroughProxy(t *testing.T) {
 			t.Errorf("%s=%s: status %v (%v), want %v", echo.GRPCStatusKey, tc.value, got, err, tc.want)
 		}
 	}
+
+	// The proxy's own errors are gRPC errors, with the reason.
+	for _, tc := range []struct {
+		authority, reason string
+		want              codes.Code
+	}{{"nowhere", "unknown_host", codes.Unimplemented}, {"svc-empty", "no_healthy_endpoint", codes.Unavailable}} {
+		c2, err := grpc.NewClient("passthrough:///"+s.out, grpc.WithAuthority(tc.authority),
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.ForceCodec(echo.RawCodec{})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c2.Invoke(ctx, echo.GRPCUnary, in, &out)
+		c2.Close()
+		if st, _ := status.FromError(err); st.Code() != tc.want || st.Message() != tc.reason {
+			t.Errorf("call to %s: %v, want %v %q", tc.authority, err, tc.want, tc.reason)
+		}
+	}
+
+	// grpc-timeout is the call's deadline: a call that allows 300 ms to an
+	// endpoint that ignores grpc-timeout and answers after 5 s gets
+	// DEADLINE_EXCEEDED from the proxy (this client has no deadline of its
+	// own).
+	slow := slowGRPCEndpoint(t, 5*time.Second)
+	s2 := startSidecar(t, &mesh{routes: h2cService("svc-slow", portOf(t, slow))})
+	frame := append([]byte{0, 0, 0, 0, byte(len(in))}, in...)
+	req, _ := http.NewRequest("POST", "http://svc-slow"+echo.GRPCUnary, bytes.NewReader(frame))
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Te", "trailers")
+	req.Header.Set("Grpc-Timeout", "300m")
+	start := time.Now()
+	resp, _ := h2Do(t, h2cClient(s2.out), req)
+	if got := resp.Header.Get("Grpc-Status") + resp.Trailer.Get("Grpc-Status"); resp.StatusCode != 200 || got != "4" ||
+		resp.Header.Get("X-Meshproxy-Error") != "upstream_timeout" {
+		t.Errorf("grpc-timeout 300m to a 5 s endpoint: HTTP %d, grpc-status %q, x-meshproxy-error %q after %v; want 200, 4, upstream_timeout",
+			resp.StatusCode, got, resp.Header.Get("X-Meshproxy-Error"), time.Since(start))
+	}
+	if v, ok := metricLine(s2.metricsText(t), "meshproxy_grpc_responses_total", `grpc_status="4"`); !ok || v == "0" {
+		t.Errorf("the proxy's DEADLINE_EXCEEDED is not recorded: %q", v)
+	}
+
+	text := s.metricsText(t)
+	for _, code := range []string{"0", "12", "14"} {
+		if v, ok := metricLine(text, "meshproxy_grpc_responses_total", `grpc_status="`+code+`"`); !ok || v == "0" {
+			t.Errorf("meshproxy_grpc_responses_total{grpc_status=%q} = %q, want > 0", code, v)
+		}
+	}
+}
+
+// slowGRPCEndpoint is an h2c endpoint that answers every call with an empty
+// OK gRPC response after wait, whatever grpc-timeout says (unless the
+// request is cancelled). It returns its address.
+func slowGRPCEndpoint(t *testing.T, wait time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-time.After(wait):
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Trailer", "Grpc-Status")
+		w.WriteHeader(200)
+		w.Header().Set("Grpc-Status", "0")
+	})
+	srv := &http.Server{Handler: h2c.NewHandler(h, &http2.Server{})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
 }
