@@ -587,6 +587,54 @@ mutant h2-idle-output-buffer-kept \
 		// An idle connection holds no output buffer' \
 	./proxy/internal/http2 '^TestIdleConnMemoryAlloc$'
 
+mutant h2-violations-uncounted \
+	"the engine does not count HTTP/2 violations (meshproxy_http2_violations_total stays 0)" \
+	proxy/internal/engine/h2server.go \
+	'	srv.d.l.p.h2Violation(v).Inc()' \
+	'	_ = v' \
+	./proxy/internal/sidecar '^(TestH2AttackProtocolErrors|TestH2AttackRapidReset)$'
+
+mutant h2-reset-keeps-upstream \
+	"a stream the HTTP/2 client resets mid-response does not release its exchange's upstream connection" \
+	proxy/internal/engine/h2server.go \
+	'		srv.d.l.p.h2ResetsByClient.Inc()
+	}
+	srv.release(st)' \
+	'		srv.d.l.p.h2ResetsByClient.Inc()
+	}
+	_ = st' \
+	./proxy/internal/sidecar '^TestH2ClientResetMidResponse$'
+
+mutant h2-closing-input-kept \
+	"a closing HTTP/2 connection keeps what its client still sends (a PING flood after GOAWAY grows the input buffer)" \
+	proxy/internal/engine/h2server.go \
+	'	if srv.closing {
+		srv.dropInput()' \
+	'	if false {
+		srv.dropInput()' \
+	./proxy/internal/sidecar '^TestH2AttackControlFlood$'
+
+mutant h2-header-list-limit-unwired \
+	"the HTTP/2 listener advertises and enforces the codec's default header list size, not limits.maxHeaderBytes" \
+	proxy/internal/engine/h2server.go \
+	'	s.MaxHeaderListSize = uint32(p.opts.MaxHeaderBytes)' \
+	'	_ = p.opts.MaxHeaderBytes' \
+	./proxy/internal/sidecar '^TestH2AttackHeaderList$'
+
+mutant h2-oversized-head-forwarded \
+	"an HTTP/2 request head over the header list limit is not answered 431" \
+	proxy/internal/engine/h2server.go \
+	'	if h.TooLarge {' \
+	'	if false {' \
+	./proxy/internal/sidecar '^TestH2AttackHeaderList$'
+
+mutant h2-decreasing-stream-id-closed \
+	"an HTTP/2 client's HEADERS on a lower stream id is a STREAM_CLOSED error, not PROTOCOL_ERROR (RFC 9113 §5.1.1)" \
+	proxy/internal/http2/conn.go \
+	'		c.fail(ErrCodeProtocol, ViolationStreamID, "HEADERS on a stream id not above the last one")' \
+	'		c.fail(ErrCodeStreamClosed, ViolationStreamClosed, "HEADERS on a stream id not above the last one")' \
+	"./proxy/internal/http2 ./proxy/internal/sidecar" '^(TestStreamStates|TestH2AttackProtocolErrors)$'
+
 # --- selection ---------------------------------------------------------------
 if [ "${1:-}" = -l ]; then
 	for i in "${!names[@]}"; do
