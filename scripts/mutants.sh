@@ -74,6 +74,47 @@ mutant soak-reload-unchanged \
 	'tp.backend(s.r.sc.Load.Service).Port, 1)' \
 	./scenarios/internal/runner '^TestSoakDisturbances$'
 
+mutant scenario-h2-flag-dropped \
+	"the runner's h2 steps run meshload without -http2, so they measure HTTP/1.1 under the h2 name" \
+	scenarios/internal/runner/step.go \
+	'		argv = append(argv, "-http2") // h2c with prior knowledge: the URL is http://' \
+	'		// -http2 dropped' \
+	./scenarios/internal/runner '^(TestMeshloadArgv|TestRunProtocols)$'
+
+mutant scenario-capability-ignored \
+	"the capability table says every target carries every protocol (meshproxy gRPC, the pair's h2)" \
+	scenarios/internal/scenario/protocol.go \
+	'		if slices.Contains(c.protocols, protocol) {' \
+	'		if true || slices.Contains(c.protocols, protocol) {' \
+	./scenarios/internal/scenario '^(TestCapabilities|TestParseErrors)$'
+
+mutant scenario-runner-skips-nothing \
+	"the runner starts and loads a target in a protocol it cannot carry instead of skipping its steps" \
+	scenarios/internal/runner/runner.go \
+	'			if why := scenario.Unsupported(spec, p); why != "" {' \
+	'			if why := scenario.Unsupported(spec, p); false && why != "" {' \
+	./scenarios/internal/runner '^(TestUnits|TestRunProtocols)$'
+
+mutant nginx-h2-listener-missing \
+	"nginx's h2 listener has no http2 parameter, so it speaks HTTP/1.1 to an h2c client" \
+	scenarios/internal/peers/peers.go \
+	'        listen %s http2;
+        keepalive_requests 1000000000;
+        location / {
+            proxy_pass http://upstreams;' \
+	'        listen %s;
+        keepalive_requests 1000000000;
+        location / {
+            proxy_pass http://upstreams;' \
+	./scenarios/internal/peers '^(TestEndToEndProtocols|TestCheckReal)$'
+
+mutant haproxy-grpc-http1-upstream \
+	"HAProxy forwards gRPC to the echo over HTTP/1.1 (its servers lack proto h2)" \
+	scenarios/internal/peers/peers.go \
+	'		bind, server = " proto h2", " proto h2"' \
+	'		bind, server = " proto h2", ""' \
+	./scenarios/internal/peers '^TestEndToEndProtocols$'
+
 mutant ignore-route-weights \
 	"an HTTPRoute's weighted split always picks its first backend" \
 	proxy/internal/route/route.go \

@@ -164,6 +164,16 @@ func runList(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%-32s %-10s %s\n%34s targets: %s; rates %v; %d × %v\n", e.Path, sc.Name, sc.Description,
 			"", strings.Join(names, ", "), sc.Load.Rates, sc.Load.Repetitions, sc.Load.Duration)
+		if len(sc.Protocol) > 1 || sc.Protocol[0] != scenario.ProtocolHTTP1 {
+			var ps []string
+			for _, p := range sc.Protocol {
+				if r, ok := sc.Load.ProtocolRates[p]; ok {
+					p += fmt.Sprintf(" (rates %v)", r)
+				}
+				ps = append(ps, p)
+			}
+			fmt.Fprintf(stdout, "%34s protocols: %s\n", "", strings.Join(ps, ", "))
+		}
 		if sc.Soak.Enabled() {
 			fmt.Fprintf(stdout, "%34s soak: %s\n", "", sc.Soak.Describe())
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshbench/meshbench/results/aggregate"
 	"github.com/meshbench/meshbench/results/schema"
+	"github.com/meshbench/meshbench/scenarios/internal/scenario"
 )
 
 // Runner runs one command to completion within timeout and returns its
@@ -181,7 +182,7 @@ func (e *Executor) Run(ctx context.Context, p *Plan) *schema.Run {
 			res.Warnings = append(res.Warnings, why)
 			e.logf("%s", why)
 			for j := range p.Steps {
-				st := stepBase(p.Steps[j].Step, sc.Protocol)
+				st := stepBase(p.Steps[j].Step)
 				st.Status, st.Error = "failed", why
 				res.Steps = append(res.Steps, st)
 			}
@@ -333,10 +334,11 @@ func (e *Executor) sync(ctx context.Context, p *Plan, s *SyncSpec) error {
 	}
 }
 
-// stepBase is the static part of a step's result.
-func stepBase(s *StepSpec, protocol string) schema.Step {
+// stepBase is the static part of a step's result. Every step on kind is
+// HTTP/1.1 (BuildPlan).
+func stepBase(s *StepSpec) schema.Step {
 	return schema.Step{
-		Target: s.Target, Kind: s.Kind, Topology: s.Topology, TLS: s.TLS, Protocol: protocol,
+		Target: s.Target, Kind: s.Kind, Topology: s.Topology, TLS: s.TLS, Protocol: scenario.ProtocolHTTP1,
 		Rate: s.Rate, Repetition: s.Rep, Proxies: []schema.Proxy{},
 	}
 }
@@ -344,7 +346,7 @@ func stepBase(s *StepSpec, protocol string) schema.Step {
 // runStep measures one step; its Job is deleted on every path.
 func (e *Executor) runStep(ctx context.Context, p *Plan, s *StepSpec, few *bool) schema.Step {
 	o := p.Options
-	st := stepBase(s, p.Scenario.Protocol)
+	st := stepBase(s)
 	st.Started = e.now().UTC()
 	fail := func(format string, a ...any) schema.Step {
 		st.Status, st.Error = "failed", fmt.Sprintf(format, a...)

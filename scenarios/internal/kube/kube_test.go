@@ -356,3 +356,24 @@ func TestCPUsIgnoredOnKind(t *testing.T) {
 		t.Errorf("cpus set, warnings: %s", w)
 	}
 }
+
+// TestProtocolsOnKind: kind measures HTTP/1.1 only. A scenario with more
+// protocols runs its HTTP/1.1 steps there and says so; one without
+// HTTP/1.1 is refused.
+func TestProtocolsOnKind(t *testing.T) {
+	sc := *load(t, "scenarios/default.yaml")
+	p, err := BuildPlan(&sc, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(p.Warnings, "\n"); !strings.Contains(w, "kind runs http/1.1 only for now") {
+		t.Errorf("warnings: %s", w)
+	}
+	if want := len(sc.RatesFor(scenario.ProtocolHTTP1)) * sc.Load.Repetitions * len(DefaultOptions().Meshes); len(p.Steps) != want {
+		t.Errorf("%d steps, want %d (HTTP/1.1 only)", len(p.Steps), want)
+	}
+	sc.Protocol = scenario.Protocols{scenario.ProtocolH2}
+	if _, err := BuildPlan(&sc, DefaultOptions()); err == nil || !strings.Contains(err.Error(), "protocol h2: kind runs http/1.1 only") {
+		t.Errorf("h2 only: %v", err)
+	}
+}

@@ -122,8 +122,16 @@ func BuildPlan(sc *scenario.Scenario, o Options) (*Plan, error) {
 	if len(sc.Backends) == 0 || len(sc.Load.Rates) == 0 {
 		return nil, fmt.Errorf("%s: a scenario needs backends and rates (load it with scenario.Load)", sc.File)
 	}
+	if !sc.Protocol.Has(scenario.ProtocolHTTP1) {
+		return nil, fmt.Errorf("%s: protocol %s: kind runs %s only for now (h2 and grpc are measured on loopback)",
+			sc.File, strings.Join(sc.Protocol, ", "), scenario.ProtocolHTTP1)
+	}
 	p := &Plan{Scenario: sc, Options: o, EventLoops: EventLoops(o, sc)}
 	warn := func(s string) { p.Warnings = append(p.Warnings, s) }
+	if len(sc.Protocol) > 1 {
+		warn(fmt.Sprintf("protocol %s: kind runs %s only for now; the other protocols are measured on loopback",
+			strings.Join(sc.Protocol, ", "), scenario.ProtocolHTTP1))
+	}
 	p.mapTargets(warn)
 	if sc.CPUs != (scenario.CPUs{}) {
 		warn(fmt.Sprintf("cpus (load %q, targets %q) ignored on kind: the kubelet assigns pods their CPUs (its static CPU manager policy pins Guaranteed pods)",
@@ -225,10 +233,11 @@ func BuildPlan(sc *scenario.Scenario, o Options) (*Plan, error) {
 
 	// 6. The steps: meshes alternate within each rate and repetition.
 	l := sc.Load
-	total := len(l.Rates) * l.Repetitions * len(o.Meshes)
+	rates := sc.RatesFor(scenario.ProtocolHTTP1)
+	total := len(rates) * l.Repetitions * len(o.Meshes)
 	seq := 0
 	path := PathBackends(sc)
-	for _, rate := range l.Rates {
+	for _, rate := range rates {
 		for rep := 1; rep <= l.Repetitions; rep++ {
 			for _, m := range o.Meshes {
 				seq++

@@ -1,8 +1,14 @@
 // Package peers prepares the one-hop reverse proxies the benchmark runner
 // measures beside meshproxy: nginx, HAProxy, Envoy and linkerd2-proxy, each
-// found on PATH and configured alike (HTTP/1.1 plaintext listener,
-// round-robin over the upstream echo servers with keep-alive upstream
-// connections, no access log, one worker per core).
+// found on PATH and configured alike (a plaintext listener, round-robin
+// over the upstream echo servers with keep-alive upstream connections, no
+// access log, one worker per core).
+//
+// The listener speaks the protocol the load does (Options.Protocol):
+// HTTP/1.1; h2, HTTP/2 as h2c with prior knowledge, forwarded as HTTP/1.1
+// (as meshproxy forwards it); or grpc, h2c forwarded as HTTP/2 (gRPC needs
+// it end to end). nginx and HAProxy carry all three, Envoy HTTP/1.1 only
+// (scenario's capability table says so too).
 //
 // Prepare writes the configuration into a scratch directory and returns a
 // command line that runs the peer in the foreground, so the runner owns the
@@ -36,11 +42,21 @@ var ErrUnsupported = errors.New("unsupported")
 
 // Options describe the one hop.
 type Options struct {
-	Listen    string   // "127.0.0.1:PORT" the peer listens on (HTTP/1.1 plaintext)
+	Listen    string   // "127.0.0.1:PORT" the peer listens on (plaintext)
 	Upstreams []string // "127.0.0.1:PORT" echo servers, round-robin
 	Workers   int      // worker processes/threads; 0: runtime.NumCPU()
 	Dir       string   // scratch directory for config, pid, logs (must exist)
+	// Protocol the listener speaks: "http/1.1" (or ""), "h2" (h2c with
+	// prior knowledge, HTTP/1.1 upstream) or "grpc" (h2c, HTTP/2 upstream).
+	Protocol string
 }
+
+// Protocols of Options.Protocol (the scenario's names).
+const (
+	HTTP1 = "http/1.1"
+	H2    = "h2"
+	GRPC  = "grpc"
+)
 
 // Peer is one proxy the runner can measure.
 type Peer struct {
@@ -190,6 +206,9 @@ func (p Peer) Prepare(path string, o Options) (argv []string, err error) {
 		conf = haproxyConfig(o)
 		argv = []string{path, "-db", "-f", file}
 	case Envoy:
+		if o.Protocol != HTTP1 {
+			return nil, fmt.Errorf("peers: %s: %w: its config is HTTP/1 only (codec_type HTTP1), not %s", p.Name, ErrUnsupported, o.Protocol)
+		}
 		file = filepath.Join(o.Dir, "envoy.yaml")
 		conf = envoyConfig(o)
 		argv = append([]string{path, "-c", file}, envoyFlags(o)...)
@@ -250,6 +269,13 @@ func (o Options) normalize() (Options, error) {
 	if o.Workers == 0 {
 		o.Workers = runtime.NumCPU()
 	}
+	switch o.Protocol {
+	case "":
+		o.Protocol = HTTP1
+	case HTTP1, H2, GRPC:
+	default:
+		return o, fmt.Errorf("Protocol %q: want %s, %s or %s", o.Protocol, HTTP1, H2, GRPC)
+	}
 	if o.Dir == "" {
 		return o, errors.New("Dir: empty")
 	}
@@ -299,6 +325,13 @@ func split(a string) (host, port string) {
 // files (proxy_max_temp_file_size 0, proxy_request_buffering off), as the
 // other proxies do; when nginx runs as root its workers run as nobody and
 // could not write into a private Dir anyway.
+//
+// h2 and grpc listen with the http2 parameter: on a plain listener nginx
+// 1.22 then speaks h2c with prior knowledge, and HTTP/1.1 no more. h2 is
+// proxied as HTTP/1.1 with keep-alive, grpc with grpc_pass over h2c to the
+// echo. Both raise keepalive_requests (default 1000) on the client side
+// and upstream, so that a long step measures requests, not nginx closing
+// every HTTP/2 connection after its thousandth stream.
 func nginxConfig(o Options) []byte {
 	var b strings.Builder
 	d := o.Dir
@@ -326,7 +359,9 @@ http {
 	for _, u := range o.Upstreams {
 		fmt.Fprintf(&b, "        server %s;\n", u)
 	}
-	fmt.Fprintf(&b, `        keepalive 64;
+	switch o.Protocol {
+	case HTTP1:
+		fmt.Fprintf(&b, `        keepalive 64;
     }
 
     server {
@@ -343,13 +378,58 @@ http {
     }
 }
 `, o.Listen)
+	case H2:
+		fmt.Fprintf(&b, `        keepalive 64;
+        keepalive_requests 1000000000;
+    }
+
+    server {
+        listen %s http2;
+        keepalive_requests 1000000000;
+        location / {
+            proxy_pass http://upstreams;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_max_temp_file_size 0;
+            proxy_request_buffering off;
+        }
+    }
+}
+`, o.Listen)
+	case GRPC:
+		fmt.Fprintf(&b, `        keepalive 64;
+        keepalive_requests 1000000000;
+    }
+
+    server {
+        listen %s http2;
+        keepalive_requests 1000000000;
+        location / {
+            grpc_pass grpc://upstreams;
+            grpc_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }
+    }
+}
+`, o.Listen)
+	}
 	return []byte(b.String())
 }
 
 // haproxyConfig: mode http, reusing upstream connections, no logging (no
 // log lines), o.Workers threads. maxconn 4096: 10000 fails on the benchmark
-// machines ("Cannot raise FD limit", see MACHINE-NOTES.md).
+// machines ("Cannot raise FD limit", see MACHINE-NOTES.md). h2 and grpc
+// bind with "proto h2" (h2c with prior knowledge); grpc's servers are
+// "proto h2" too (h2c to the echo), h2's stay HTTP/1.1.
 func haproxyConfig(o Options) []byte {
+	bind, server := "", ""
+	switch o.Protocol {
+	case H2:
+		bind = " proto h2"
+	case GRPC:
+		bind, server = " proto h2", " proto h2"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `# HAProxy one-hop peer, written by meshbench (scenarios/internal/peers)
 global
@@ -367,15 +447,15 @@ defaults
     timeout http-keep-alive 60s
 
 frontend hop
-    bind %s
+    bind %s%s
     option forwardfor
     default_backend upstreams
 
 backend upstreams
     balance roundrobin
-`, o.Workers, o.Listen)
+`, o.Workers, o.Listen, bind)
 	for i, u := range o.Upstreams {
-		fmt.Fprintf(&b, "    server u%d %s\n", i+1, u)
+		fmt.Fprintf(&b, "    server u%d %s%s\n", i+1, u, server)
 	}
 	return []byte(b.String())
 }

@@ -2,6 +2,8 @@ package peers
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +23,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/meshbench/meshbench/internal/testenv"
+	"github.com/meshbench/meshbench/scenarios/echo"
 	"github.com/meshbench/meshbench/scenarios/internal/procstat"
 )
 
@@ -37,40 +45,71 @@ func goldenOptions(t *testing.T) Options {
 
 var configFile = map[string]string{Nginx: "nginx.conf", HAProxy: "haproxy.cfg", Envoy: "envoy.yaml"}
 
-// The generated command line and config of each peer, with the scratch
-// directory shown as $DIR.
+// protocolsOf lists the protocols each peer's listener can speak, in the
+// form its golden files are named by ("" is HTTP/1.1: PEER.golden).
+var protocolsOf = map[string][]string{Nginx: {"", H2, GRPC}, HAProxy: {"", H2, GRPC}, Envoy: {""}}
+
+// goldenName is the golden file of peer name speaking protocol.
+func goldenName(name, protocol string) string {
+	if protocol == "" {
+		return name
+	}
+	return name + "-" + protocol
+}
+
+// The generated command line and config of each peer in each protocol,
+// with the scratch directory shown as $DIR.
 func TestGolden(t *testing.T) {
 	for _, p := range All() {
-		if p.Name == Linkerd2Proxy {
-			continue
+		for _, proto := range protocolsOf[p.Name] {
+			t.Run(goldenName(p.Name, proto), func(t *testing.T) { testGolden(t, p, proto) })
 		}
-		t.Run(p.Name, func(t *testing.T) {
-			o := goldenOptions(t)
-			argv, err := p.Prepare("/path/to/"+p.Binary, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			conf, err := os.ReadFile(filepath.Join(o.Dir, configFile[p.Name]))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := "# argv\n" + strings.Join(argv, "\n") + "\n# " + configFile[p.Name] + "\n" + string(conf)
-			got = strings.ReplaceAll(got, o.Dir, "$DIR")
-			golden := filepath.Join("testdata", p.Name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to write it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("%s differs from what Prepare writes (go test -update rewrites it):\n--- got\n%s", golden, got)
-			}
-		})
+	}
+}
+
+func testGolden(t *testing.T, p Peer, proto string) {
+	o := goldenOptions(t)
+	o.Protocol = proto
+	argv, err := p.Prepare("/path/to/"+p.Binary, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := os.ReadFile(filepath.Join(o.Dir, configFile[p.Name]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := "# argv\n" + strings.Join(argv, "\n") + "\n# " + configFile[p.Name] + "\n" + string(conf)
+	got = strings.ReplaceAll(got, o.Dir, "$DIR")
+	golden := filepath.Join("testdata", goldenName(p.Name, proto)+".golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to write it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from what Prepare writes (go test -update rewrites it):\n--- got\n%s", golden, got)
+	}
+}
+
+// Envoy's config is HTTP/1 only: asking it for another protocol is
+// unsupported (the runner skips the step, saying why), and so is an
+// unknown protocol for any peer.
+func TestProtocolRefused(t *testing.T) {
+	o := goldenOptions(t)
+	o.Protocol = GRPC
+	envoy, _ := Lookup(Envoy)
+	if _, err := envoy.Prepare("/usr/bin/envoy", o); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "grpc") {
+		t.Errorf("envoy grpc: %v, want ErrUnsupported naming grpc", err)
+	}
+	o.Protocol = "spdy"
+	nginx, _ := Lookup(Nginx)
+	if _, err := nginx.Prepare("/usr/sbin/nginx", o); err == nil || !strings.Contains(err.Error(), `Protocol "spdy"`) {
+		t.Errorf("nginx spdy: %v, want an error naming the protocol", err)
 	}
 }
 
@@ -245,20 +284,19 @@ func TestFindReal(t *testing.T) {
 
 func TestCheckReal(t *testing.T) {
 	for _, p := range All() {
-		if p.Name == Linkerd2Proxy {
-			continue
+		for _, proto := range protocolsOf[p.Name] {
+			t.Run(goldenName(p.Name, proto), func(t *testing.T) {
+				path, _, err := findPeer(t, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				o := goldenOptions(t)
+				o.Workers, o.Protocol = 0, proto
+				if err := p.Check(path, o); err != nil {
+					t.Fatal(err)
+				}
+			})
 		}
-		t.Run(p.Name, func(t *testing.T) {
-			path, _, err := findPeer(t, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			o := goldenOptions(t)
-			o.Workers = 0
-			if err := p.Check(path, o); err != nil {
-				t.Fatal(err)
-			}
-		})
 	}
 }
 
@@ -276,12 +314,30 @@ type upstream struct {
 	name string
 	hits atomic.Int64
 	srv  *httptest.Server
+
+	mu    sync.Mutex
+	proto map[string]bool // the protocols requests arrived in
+}
+
+// protos lists the protocols requests arrived in, sorted.
+func (u *upstream) protos() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []string
+	for p := range u.proto {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func newUpstream(t *testing.T, name string) *upstream {
-	u := &upstream{name: name}
+	u := &upstream{name: name, proto: map[string]bool{}}
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.hits.Add(1)
+		u.mu.Lock()
+		u.proto[r.Proto] = true
+		u.mu.Unlock()
 		w.Header().Set("X-Upstream", name)
 		fmt.Fprintf(w, "%s %s %s", name, r.Method, r.URL.RequestURI())
 	}))
@@ -376,57 +432,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%s %s: %s", p.Name, version, strings.Join(argv, " "))
-			var out syncBuffer
-			cmd := exec.Command(argv[0], argv[1:]...)
-			cmd.Stdout, cmd.Stderr = &out, &out
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			pgid := cmd.Process.Pid
-			exited := make(chan struct{})
-			go func() { cmd.Wait(); close(exited) }()
-			// Cleanups run last-registered first: stop the peer, then check
-			// that nothing of it is left.
-			t.Cleanup(func() {
-				deadline := time.Now().Add(5 * time.Second)
-				for {
-					live := liveInGroup(pgid)
-					if len(live) == 0 {
-						return
-					}
-					if time.Now().After(deadline) {
-						t.Errorf("processes of %s left after cleanup: %v", p.Name, live)
-						syscall.Kill(-pgid, syscall.SIGKILL)
-						return
-					}
-					time.Sleep(20 * time.Millisecond)
-				}
-			})
-			t.Cleanup(func() {
-				syscall.Kill(-pgid, syscall.SIGTERM)
-				select {
-				case <-exited:
-				case <-time.After(5 * time.Second):
-					t.Logf("%s did not stop 5 s after SIGTERM: SIGKILL", p.Name)
-					syscall.Kill(-pgid, syscall.SIGKILL)
-					select {
-					case <-exited:
-					case <-time.After(5 * time.Second):
-						t.Errorf("%s not reaped 5 s after SIGKILL", p.Name)
-					}
-				}
-				if t.Failed() {
-					t.Logf("%s output:\n%s", p.Name, out.String())
-					for _, log := range []string{"error.log", "envoy.log"} {
-						if b, err := os.ReadFile(filepath.Join(o.Dir, log)); err == nil {
-							t.Logf("%s:\n%s", log, b)
-						}
-					}
-				}
-			})
-
-			waitPort(t, o.Listen, exited, 10*time.Second)
+			pgid := runPeer(t, p, argv, o)
 
 			// the sampler the runner will use sees all of the peer's processes
 			sampler, err := procstat.Start([]procstat.Group{{Name: p.Name, Root: pgid}}, nil, 20*time.Millisecond)
@@ -465,6 +471,166 @@ func TestEndToEnd(t *testing.T) {
 				if live := liveInGroup(pgid); len(live) != 1+o.Workers {
 					t.Errorf("nginx processes %v, want a master and %d workers", live, o.Workers)
 				}
+			}
+		})
+	}
+}
+
+// runPeer starts the peer's argv in a process group of its own, waits
+// until it listens on o.Listen, and stops it (checking that nothing of it
+// is left) when the test ends. It returns the process group.
+func runPeer(t *testing.T, p Peer, argv []string, o Options) int {
+	t.Helper()
+	var out syncBuffer
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pgid := cmd.Process.Pid
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	// Cleanups run last-registered first: stop the peer, then check
+	// that nothing of it is left.
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			live := liveInGroup(pgid)
+			if len(live) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("processes of %s left after cleanup: %v", p.Name, live)
+				syscall.Kill(-pgid, syscall.SIGKILL)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	t.Cleanup(func() {
+		syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			t.Logf("%s did not stop 5 s after SIGTERM: SIGKILL", p.Name)
+			syscall.Kill(-pgid, syscall.SIGKILL)
+			select {
+			case <-exited:
+			case <-time.After(5 * time.Second):
+				t.Errorf("%s not reaped 5 s after SIGKILL", p.Name)
+			}
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", p.Name, out.String())
+			for _, log := range []string{"error.log", "envoy.log"} {
+				if b, err := os.ReadFile(filepath.Join(o.Dir, log)); err == nil {
+					t.Logf("%s:\n%s", log, b)
+				}
+			}
+		}
+	})
+	waitPort(t, o.Listen, exited, 10*time.Second)
+	return pgid
+}
+
+// TestEndToEndProtocols runs nginx and HAProxy in front of two upstreams
+// with an h2 and a grpc listener, and sends 20 requests (calls) through
+// each: h2 arrives as h2c with prior knowledge and leaves as HTTP/1.1,
+// grpc stays HTTP/2 to the echo's gRPC service.
+func TestEndToEndProtocols(t *testing.T) {
+	for _, name := range []string{Nginx, HAProxy} {
+		p, _ := Lookup(name)
+		t.Run(name+"-h2", func(t *testing.T) {
+			path, version, err := findPeer(t, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, b := newUpstream(t, "a"), newUpstream(t, "b")
+			o := Options{Listen: freePort(t), Upstreams: []string{a.addr(), b.addr()}, Workers: 2, Dir: t.TempDir(), Protocol: H2}
+			argv, err := p.Prepare(path, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s %s: %s", p.Name, version, strings.Join(argv, " "))
+			runPeer(t, p, argv, o)
+			// h2c with prior knowledge: HTTP/2 from the first byte, no
+			// upgrade, no TLS.
+			tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			}}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+			for i := range 20 {
+				uri := "/hop/" + strconv.Itoa(i)
+				resp, err := client.Get("http://" + o.Listen + uri)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				name := resp.Header.Get("X-Upstream")
+				if resp.StatusCode != 200 || resp.ProtoMajor != 2 || (name != "a" && name != "b") || string(body) != name+" GET "+uri {
+					t.Fatalf("request %d: %s %d %q (x-upstream %q)", i, resp.Proto, resp.StatusCode, body, name)
+				}
+			}
+			ha, hb := a.hits.Load(), b.hits.Load()
+			if ha == 0 || hb == 0 || ha+hb != 20 {
+				t.Errorf("upstream a got %d requests, b %d: want both, 20 in all", ha, hb)
+			}
+			for _, u := range []*upstream{a, b} {
+				if got := u.protos(); len(got) != 1 || got[0] != "HTTP/1.1" {
+					t.Errorf("upstream %s saw %v, want HTTP/1.1 only (h2 is forwarded as HTTP/1.1)", u.name, got)
+				}
+			}
+		})
+		t.Run(name+"-grpc", func(t *testing.T) {
+			path, version, err := findPeer(t, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ups []string
+			var counts [2]atomic.Uint64
+			for i := range counts {
+				l, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				g := echo.NewGRPCServer(&counts[i]) // h2c with prior knowledge, as the echo's port serves it
+				go g.Serve(l)
+				t.Cleanup(g.Stop)
+				ups = append(ups, l.Addr().String())
+			}
+			o := Options{Listen: freePort(t), Upstreams: ups, Workers: 2, Dir: t.TempDir(), Protocol: GRPC}
+			argv, err := p.Prepare(path, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s %s: %s", p.Name, version, strings.Join(argv, " "))
+			runPeer(t, p, argv, o)
+			cc, err := grpc.NewClient("passthrough:///"+o.Listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cc.Close()
+			for i := range 20 {
+				req := []byte("call " + strconv.Itoa(i))
+				var resp []byte
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := cc.Invoke(ctx, echo.GRPCUnary, req, &resp, grpc.ForceCodec(echo.RawCodec{}))
+				cancel()
+				if err != nil {
+					t.Fatalf("call %d: %v", i, err)
+				}
+				if !bytes.Equal(resp, req) {
+					t.Fatalf("call %d: got %q, want %q echoed", i, resp, req)
+				}
+			}
+			if ca, cb := counts[0].Load(), counts[1].Load(); ca == 0 || cb == 0 || ca+cb != 20 {
+				t.Errorf("upstream a got %d calls, b %d: want both, 20 in all", ca, cb)
 			}
 		})
 	}

@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/meshbench/meshbench/results/aggregate"
@@ -146,7 +147,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*schema.Run,
 		}
 	}
 	res.Finished = time.Now().UTC()
-	aggregate.AddLatencyOverDirect(res.Steps)
+	addLatencyOverDirect(res.Steps)
 	res.Summaries = aggregate.Summarize(res.Steps)
 	res.SMP = aggregate.SMP(res.Steps, res.Summaries)
 	if res.Summaries == nil {
@@ -177,13 +178,18 @@ func (r *run) execute(ctx context.Context, res *schema.Run) {
 		r.failAll(res, "backends did not start: "+err.Error())
 		return
 	}
-	targets := make([]*target, len(r.sc.Targets))
-	for i, spec := range r.sc.Targets {
-		if r.net != nil {
-			targets[i] = r.tp.startInPods(ctx, i, spec)
-		} else {
-			targets[i] = r.tp.start(ctx, spec)
+	us := units(r.sc, r.net != nil)
+	targets := make([]*target, len(us))
+	for i, u := range us {
+		switch {
+		case u.skip != "":
+			targets[i] = &target{spec: u.spec, topology: u.spec.Topology, tls: u.spec.TLS, skipped: u.skip}
+		case r.net != nil:
+			targets[i] = r.tp.startInPods(ctx, u.index, u.spec)
+		default:
+			targets[i] = r.tp.start(ctx, u.spec, u.protocol)
 		}
+		targets[i].protocol = u.protocol
 		switch t := targets[i]; {
 		case t.skipped != "":
 			res.Warnings = append(res.Warnings, fmt.Sprintf("target %s skipped: %s", t.spec.Name, t.skipped))
@@ -194,11 +200,19 @@ func (r *run) execute(ctx context.Context, res *schema.Run) {
 		}
 	}
 	l := r.sc.Load
-	total := len(l.Rates) * l.Repetitions * len(targets)
+	total := 0
+	for _, t := range targets {
+		total += len(r.sc.RatesFor(t.protocol)) * l.Repetitions
+	}
 	seq := 0
-	for _, rate := range l.Rates {
+	// Protocols alternate within each rate and repetition, as targets do,
+	// so that their figures are measured minutes apart at most.
+	for _, rate := range r.sc.StepRates() {
 		for rep := 1; rep <= l.Repetitions; rep++ {
 			for _, t := range targets {
+				if !slices.Contains(r.sc.RatesFor(t.protocol), rate) {
+					continue
+				}
 				seq++
 				if ctx.Err() != nil {
 					res.Warnings = appendOnce(res.Warnings, "run interrupted: later steps were not measured")
@@ -238,14 +252,74 @@ func appendOnce(list []string, s string) []string {
 
 // failAll records every step as failed when nothing could start.
 func (r *run) failAll(res *schema.Run, why string) {
-	for _, rate := range r.sc.Load.Rates {
+	us := units(r.sc, r.prefix != "")
+	for _, rate := range r.sc.StepRates() {
 		for rep := 1; rep <= r.sc.Load.Repetitions; rep++ {
-			for _, spec := range r.sc.Targets {
-				t := &target{spec: spec, topology: spec.Topology, tls: spec.TLS}
-				st := t.stepBase(rate, rep, r.sc.Protocol)
+			for _, u := range us {
+				if !slices.Contains(r.sc.RatesFor(u.protocol), rate) {
+					continue
+				}
+				t := &target{spec: u.spec, topology: u.spec.Topology, tls: u.spec.TLS, protocol: u.protocol}
+				st := t.stepBase(rate, rep)
 				st.Status, st.Error = "failed", why
 				res.Steps = append(res.Steps, st)
 			}
+		}
+	}
+}
+
+// unit is one target in one protocol: what the runner starts and measures.
+// Its spec is the target's, named as its steps are (scenario.StepTarget),
+// so that processes, configs and scratch files of the same target in two
+// protocols never meet.
+type unit struct {
+	index    int // the target's index in the scenario (its pods, in netns mode)
+	spec     scenario.Target
+	protocol string
+	skip     string // why its steps are skipped ("" when it runs)
+}
+
+// units lists every target in every protocol of sc, protocol by protocol.
+// A target that cannot carry a protocol (scenario.Unsupported) is skipped
+// in it, saying why; so is any protocol but HTTP/1.1 in netns mode, whose
+// pods are checked and captured as HTTP/1.1.
+func units(sc *scenario.Scenario, netnsMode bool) []unit {
+	var out []unit
+	for _, p := range sc.Protocol {
+		for i, spec := range sc.Targets {
+			u := unit{index: i, spec: spec, protocol: p}
+			u.spec.Name = scenario.StepTarget(spec.Name, p)
+			if why := scenario.Unsupported(spec, p); why != "" {
+				u.skip = why
+			} else if netnsMode && p != scenario.ProtocolHTTP1 {
+				u.skip = "netns mode measures " + scenario.ProtocolHTTP1 + " only for now (" + p + " runs on loopback)"
+			}
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// addLatencyOverDirect is aggregate.AddLatencyOverDirect within each
+// protocol: an h2 step is compared with the direct path over h2.
+func addLatencyOverDirect(steps []schema.Step) {
+	byProtocol := map[string][]int{}
+	var order []string
+	for i, s := range steps {
+		if _, ok := byProtocol[s.Protocol]; !ok {
+			order = append(order, s.Protocol)
+		}
+		byProtocol[s.Protocol] = append(byProtocol[s.Protocol], i)
+	}
+	for _, p := range order {
+		idx := byProtocol[p]
+		group := make([]schema.Step, len(idx))
+		for j, i := range idx {
+			group[j] = steps[i]
+		}
+		aggregate.AddLatencyOverDirect(group)
+		for j, i := range idx {
+			steps[i].AddedLatencyUS = group[j].AddedLatencyUS
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/meshbench/meshbench/results/aggregate"
 	"github.com/meshbench/meshbench/results/schema"
 	"github.com/meshbench/meshbench/scenarios/internal/procstat"
+	"github.com/meshbench/meshbench/scenarios/internal/scenario"
 )
 
 // disturbedAbove is the share of all CPUs (percent) that processes outside
@@ -29,7 +30,7 @@ const sampleEvery = 100 * time.Millisecond
 
 // runStep measures target t at one rate in one repetition.
 func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int) schema.Step {
-	st := t.stepBase(rate, rep, r.sc.Protocol)
+	st := t.stepBase(rate, rep)
 	st.Started = time.Now().UTC()
 	fail := func(format string, a ...any) schema.Step {
 		st.Status, st.Error = "failed", fmt.Sprintf(format, a...)
@@ -54,22 +55,7 @@ func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int
 
 	l := r.sc.Load
 	base := filepath.Join(r.work, fmt.Sprintf("step-%03d-%s", seq, t.spec.Name))
-	argv := []string{r.bin.Meshload, "-quiet",
-		"-rate", strconv.FormatFloat(rate, 'f', -1, 64),
-		"-c", strconv.Itoa(l.Connections), "-d", l.Duration.String(), "-warmup", l.Warmup.String(),
-		"-timeout", l.Timeout.String(), "-H", "Host: " + t.host,
-		"-json", base + ".json", "-hgrm", base + ".hgrm",
-		// The step's verdict (aggregate.Verdict against load.minSuccess)
-		// decides about failed requests, not meshload's exit code: one
-		// policy, in one place.
-		"-max-failure-ratio", "1"}
-	if l.RequestBody > 0 {
-		argv = append(argv, "-method", "POST", "-body-size", strconv.Itoa(l.RequestBody))
-	}
-	if r.sc.Soak.Enabled() {
-		argv = append(argv, "-H", soakHeader+": 1") // what the soak route's odd generations match
-	}
-	argv = append(argv, t.url)
+	argv := r.meshloadArgv(t, rate, base)
 	if t.launch != nil {
 		argv = t.launch(argv)
 	}
@@ -115,6 +101,17 @@ func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int
 	var lj aggregate.Meshload
 	if err := readJSON(base+".json", &lj); err != nil {
 		return fail("meshload result: %v", err)
+	}
+	// What meshload says it spoke is what the step records: a step that
+	// measured HTTP/1.1 must not pass for h2.
+	var spoke struct {
+		Protocol string `json:"protocol"`
+	}
+	if err := readJSON(base+".json", &spoke); err != nil {
+		return fail("meshload result: %v", err)
+	}
+	if spoke.Protocol != t.protocol {
+		return fail("meshload spoke %q, the step is %s", spoke.Protocol, t.protocol)
 	}
 	spectrum, err := readSpectrum(base + ".hgrm")
 	if err != nil {
@@ -167,6 +164,39 @@ func (r *run) runStep(ctx context.Context, t *target, rate float64, rep, seq int
 	}
 	st.Status = "ok"
 	return st
+}
+
+// meshloadArgv is the load generator's command line for a step of t at
+// rate, its outputs written to base.json and base.hgrm.
+func (r *run) meshloadArgv(t *target, rate float64, base string) []string {
+	l := r.sc.Load
+	argv := []string{r.bin.Meshload, "-quiet",
+		"-rate", strconv.FormatFloat(rate, 'f', -1, 64),
+		"-c", strconv.Itoa(l.Connections), "-d", l.Duration.String(), "-warmup", l.Warmup.String(),
+		"-timeout", l.Timeout.String(), "-H", "Host: " + t.host,
+		"-json", base + ".json", "-hgrm", base + ".hgrm",
+		// The step's verdict (aggregate.Verdict against load.minSuccess)
+		// decides about failed requests, not meshload's exit code: one
+		// policy, in one place.
+		"-max-failure-ratio", "1"}
+	switch t.protocol {
+	case scenario.ProtocolH2:
+		argv = append(argv, "-http2") // h2c with prior knowledge: the URL is http://
+	case scenario.ProtocolGRPC:
+		// The echo answers with the request message: load.payload bytes
+		// each way (validation keeps load.requestBody 0).
+		argv = append(argv, "-grpc", "-grpc-method", scenario.GRPCMethod, "-body-size", strconv.Itoa(l.Payload))
+	}
+	if t.protocol != scenario.ProtocolHTTP1 && l.Streams > 1 {
+		argv = append(argv, "-streams", strconv.Itoa(l.Streams))
+	}
+	if l.RequestBody > 0 && t.protocol != scenario.ProtocolGRPC {
+		argv = append(argv, "-method", "POST", "-body-size", strconv.Itoa(l.RequestBody))
+	}
+	if r.sc.Soak.Enabled() {
+		argv = append(argv, "-H", soakHeader+": 1") // what the soak route's odd generations match
+	}
+	return append(argv, t.url)
 }
 
 func round(v float64, digits int) float64 {

@@ -44,6 +44,7 @@ type target struct {
 	topology string
 	tls      string
 	url      string // what meshload sends to
+	protocol string // what meshload speaks (scenario.ProtocolHTTP1, ...)
 	host     string // Host header
 	proxies  []*process
 	names    []string // proxy names, parallel to proxies ("client-sidecar", ...)
@@ -163,8 +164,8 @@ func (tp *topology) backend(name string) scenario.Backend {
 
 // start brings up one target; a peer that is not installed or cannot run
 // this way is returned as skipped, any other failure as failed.
-func (tp *topology) start(ctx context.Context, spec scenario.Target) *target {
-	t := &target{spec: spec, topology: spec.Topology, tls: spec.TLS, echoes: tp.echoes}
+func (tp *topology) start(ctx context.Context, spec scenario.Target, protocol string) *target {
+	t := &target{spec: spec, topology: spec.Topology, tls: spec.TLS, echoes: tp.echoes, protocol: protocol}
 	if t.tls == "" {
 		t.tls = "none"
 	}
@@ -209,7 +210,7 @@ func (tp *topology) startPeer(ctx context.Context, t *target) error {
 		ups = append(ups, e.addr)
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(port)
-	argv, err := peer.Prepare(path, peers.Options{Listen: listen, Upstreams: ups, Workers: runtime.NumCPU(), Dir: dir})
+	argv, err := peer.Prepare(path, peers.Options{Listen: listen, Upstreams: ups, Workers: runtime.NumCPU(), Dir: dir, Protocol: t.protocol})
 	if err != nil {
 		return err
 	}
@@ -240,6 +241,9 @@ func (tp *topology) startMeshproxy(ctx context.Context, t *target) error {
 	switch t.topology {
 	case scenario.TopoClientSidecar:
 		objs := tp.backendObjects(nil, "")
+		if t.protocol == scenario.ProtocolGRPC {
+			appProtocolH2C(objs)
+		}
 		if len(t.spec.Split) > 0 {
 			objs = append(objs, anySlice(tp.sc.Objects)...)
 		}
@@ -290,6 +294,9 @@ func (tp *topology) startMeshproxy(ctx context.Context, t *target) error {
 			identity = "spiffe://" + trustDomain + "/ns/" + namespace + "/sa/" + svc
 		}
 		objs := tp.backendObjects(override, identity)
+		if t.protocol == scenario.ProtocolGRPC {
+			appProtocolH2C(objs)
+		}
 		if r := tp.sc.Soak.Reload; r > 0 {
 			// The route a soak's reloads rewrite, there from the start.
 			objs = append(objs, soakRoute(svc, tp.backend(svc).Port, 0))
@@ -307,6 +314,27 @@ func (tp *topology) startMeshproxy(ctx context.Context, t *target) error {
 		return fmt.Errorf("target %s: unknown topology %q", t.spec.Name, t.topology)
 	}
 	return nil
+}
+
+// appProtocolH2C marks every Service port in objs (generated ones, never
+// the scenario's own objects) appProtocol kubernetes.io/h2c: that is how
+// meshproxy learns to speak HTTP/2 to the endpoints, which gRPC needs end
+// to end. (The capability table keeps meshproxy's gRPC steps skipped until
+// its HTTP/2 upstream is switched on there.)
+func appProtocolH2C(objs []any) {
+	for _, o := range objs {
+		m, _ := o.(map[string]any)
+		if m["kind"] != "Service" {
+			continue
+		}
+		spec, _ := m["spec"].(map[string]any)
+		ports, _ := spec["ports"].([]any)
+		for _, p := range ports {
+			if pm, ok := p.(map[string]any); ok {
+				pm["appProtocol"] = "kubernetes.io/h2c"
+			}
+		}
+	}
 }
 
 func anySlice(objs []map[string]any) []any {
@@ -514,9 +542,9 @@ func identityFile(id string) string {
 }
 
 // stepBase is the static part of a step of t.
-func (t *target) stepBase(rate float64, rep int, protocol string) schema.Step {
+func (t *target) stepBase(rate float64, rep int) schema.Step {
 	return schema.Step{
 		Target: t.spec.Name, Kind: t.spec.Kind, Topology: t.topology, TLS: t.tls,
-		Protocol: protocol, Rate: rate, Repetition: rep, Proxies: []schema.Proxy{},
+		Protocol: t.protocol, Rate: rate, Repetition: rep, Proxies: []schema.Proxy{},
 	}
 }

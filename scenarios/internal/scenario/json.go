@@ -23,9 +23,12 @@ type loadJSON struct {
 	Timeout     string    `json:"timeout"`
 	Payload     int       `json:"payload"`
 	RequestBody int       `json:"requestBody"`
-	Service     string    `json:"service"`
-	Path        string    `json:"path"`
-	MinSuccess  string    `json:"minSuccess"`
+	Streams     int       `json:"streams"`
+	// ProtocolRates is omitted when empty, as in the YAML.
+	ProtocolRates map[string][]float64 `json:"protocolRates,omitempty"`
+	Service       string               `json:"service"`
+	Path          string               `json:"path"`
+	MinSuccess    string               `json:"minSuccess"`
 }
 
 // MarshalJSON writes durations as Go duration strings ("10s").
@@ -35,6 +38,7 @@ func (l LoadSpec) MarshalJSON() ([]byte, error) {
 		Duration: l.Duration.String(), Warmup: l.Warmup.String(),
 		Repetitions: l.Repetitions, Timeout: l.Timeout.String(),
 		Payload: l.Payload, RequestBody: l.RequestBody,
+		Streams: l.Streams, ProtocolRates: l.ProtocolRates,
 		Service: l.Service, Path: l.Path, MinSuccess: l.MinSuccess.String(),
 	})
 }
@@ -62,7 +66,8 @@ func (l *LoadSpec) UnmarshalJSON(data []byte) error {
 	*l = LoadSpec{
 		Rates: j.Rates, Connections: j.Connections,
 		Duration: durs[0], Warmup: durs[1], Repetitions: j.Repetitions, Timeout: durs[2],
-		Payload: j.Payload, RequestBody: j.RequestBody, Service: j.Service, Path: j.Path,
+		Payload: j.Payload, RequestBody: j.RequestBody, Streams: j.Streams, ProtocolRates: j.ProtocolRates,
+		Service: j.Service, Path: j.Path,
 		MinSuccess: minSuccess,
 	}
 	return nil

@@ -395,8 +395,9 @@ func (d *decoder) mapping(n *yaml.Node, path string, pathOf func(string) string,
 }
 
 var (
-	durationType = reflect.TypeFor[time.Duration]()
-	percentType  = reflect.TypeFor[Percent]()
+	durationType  = reflect.TypeFor[time.Duration]()
+	percentType   = reflect.TypeFor[Percent]()
+	protocolsType = reflect.TypeFor[Protocols]()
 )
 
 // percentRE is the one way to write a percentage: digits, an optional
@@ -470,6 +471,13 @@ func (d *decoder) decodeValue(n *yaml.Node, path string, v reflect.Value, depth 
 		}
 	case t == percentType:
 		d.decodePercent(n, v, wrong)
+	case t == protocolsType && n.Kind == yaml.ScalarNode:
+		// One protocol, written as a string; a list decodes as a slice.
+		if n.Tag != "!!str" {
+			wrong("a protocol (a string) or a list of them")
+			return
+		}
+		v.Set(reflect.ValueOf(Protocols{n.Value}))
 	case t.Kind() == reflect.String:
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
 			wrong("a string")

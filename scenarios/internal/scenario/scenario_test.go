@@ -74,9 +74,9 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Scenario{
-		File: "x.yaml", Name: "x", Mode: "loopback", Protocol: "http/1.1",
+		File: "x.yaml", Name: "x", Mode: "loopback", Protocol: Protocols{"http/1.1"},
 		Load: LoadSpec{Rates: []float64{10}, Connections: 16, Duration: 10 * time.Second, Warmup: 2 * time.Second,
-			Repetitions: 3, Timeout: 5 * time.Second, Payload: 1024, Service: "echo", Path: "/", MinSuccess: 100},
+			Repetitions: 3, Timeout: 5 * time.Second, Payload: 1024, Streams: 1, Service: "echo", Path: "/", MinSuccess: 100},
 		Backends: []Backend{{Name: "echo", Replicas: 1, ClusterIP: "10.96.0.10", Port: 8080}},
 		Targets:  []Target{{Name: "direct", Kind: "direct", Topology: "direct", TLS: "none"}},
 		Objects:  []map[string]any{},
@@ -149,7 +149,7 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "name: x\nload: [\n", "x.yaml:2: invalid YAML: did not find expected node content"},
 		{"two documents", ok + "---\nname: y\n", "x.yaml:4: a second YAML document (a scenario file holds exactly one; remove the '---')"},
 		{"unknown field", ok + "nmae: y\n", "x.yaml:4: nmae: unknown field (here: name, description, mode, protocol, load, cpus, backends, targets, objects, soak)"},
-		{"unknown nested field", ok + "  conections: 3\n", "x.yaml:4: load.conections: unknown field (in load: rates, connections, duration, warmup, repetitions, timeout, payload, requestBody, service, path, minSuccess)"},
+		{"unknown nested field", ok + "  conections: 3\n", "x.yaml:4: load.conections: unknown field (in load: rates, connections, duration, warmup, repetitions, timeout, payload, requestBody, streams, protocolRates, service, path, minSuccess)"},
 		{"unknown target field", ok + "targets:\n  - {name: direct, kind: direct, service: echo}\n", "x.yaml:5: targets[0].service: unknown field (in targets[0]: name, kind, topology, tls, eventLoops, split, tolerance)"},
 		{"duplicate key", ok + "name: y\n", "x.yaml:4: name: duplicate key (first at line 1)"},
 		{"merge key", ok + "backends:\n  - <<: {name: a}\n", "x.yaml:5: backends[0]: merge keys (<<) are not supported; write the fields out"},
@@ -180,8 +180,38 @@ func TestParseErrors(t *testing.T) {
 		{"name length", "name: " + strings.Repeat("a", 64) + "\nload: {rates: [1]}\n", `x.yaml:1: name "` + strings.Repeat("a", 64) + `": want a DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters`},
 		{"description lines", ok + "description: |\n  a\n  b\n", `x.yaml:4: description: must be one line`},
 		{"mode", ok + "mode: vm\n", `x.yaml:4: mode "vm": want loopback or netns`},
-		{"protocol h2", ok + "protocol: h2\n", `x.yaml:4: protocol "h2": not supported yet (want http/1.1)`},
-		{"protocol other", ok + "protocol: spdy\n", `x.yaml:4: protocol "spdy": want http/1.1`},
+		{"protocol other", ok + "protocol: spdy\n", `x.yaml:4: protocol "spdy": want http/1.1, h2 or grpc`},
+		{"protocol upper case", ok + "protocol: HTTP/1.1\n", `x.yaml:4: protocol "HTTP/1.1": want http/1.1, h2 or grpc (lower case)`},
+		{"protocol h2c", ok + "protocol: h2c\n", `x.yaml:4: protocol "h2c": want http/1.1, h2 or grpc (h2 is HTTP/2, sent as h2c with prior knowledge: every target here is plaintext)`},
+		{"protocol http/1.0", ok + "protocol: http/1.0\n", `x.yaml:4: protocol "http/1.0": want http/1.1, h2 or grpc (HTTP/1.1 is http/1.1)`},
+		{"protocol number", ok + "protocol: 2\n", `x.yaml:4: protocol 2: want a protocol (a string) or a list of them`},
+		{"protocol mapping", ok + "protocol: {h2: true}\n", `x.yaml:4: protocol: want a list, got a mapping`},
+		{"protocol empty list", ok + "protocol: []\n", `x.yaml:4: protocol: must not be empty (omit it for http/1.1)`},
+		{"protocol list item", ok + "protocol:\n  - h2\n  - h3\n", `x.yaml:6: protocol[1] "h3": want http/1.1, h2 or grpc`},
+		{"protocol duplicate", ok + "protocol: [h2, grpc, h2]\n", `x.yaml:4: protocol[2] "h2": duplicate of protocol[0]`},
+		{"protocol soak", "name: x\nprotocol: [http/1.1, h2]\nload: {rates: [10], duration: 10m}\nbackends: [{name: echo, replicas: 2}]\ntargets: [{name: p, kind: meshproxy, topology: sidecar-pair, tls: mtls}]\nsoak: {}\n",
+			`x.yaml:2: protocol: a soak runs http/1.1 only (its slow reader and reload route speak it)`},
+		{"streams zero", ok + "  streams: 0\nprotocol: h2\n", `x.yaml:4: load.streams 0: want 1-1000`},
+		{"streams high", ok + "  streams: 1001\nprotocol: h2\n", `x.yaml:4: load.streams 1001: want 1-1000`},
+		{"streams http/1.1", ok + "  streams: 4\n", `x.yaml:4: load.streams 4: only with protocol h2 or grpc (HTTP/1.1 has one request in flight per connection)`},
+		{"request body grpc", ok + "  requestBody: 100\nprotocol: [http/1.1, grpc]\n", `x.yaml:4: load.requestBody 100: not with protocol grpc: the echo returns a call's request message, so load.payload sizes it both ways (want 0)`},
+		{"protocol rates unknown", ok + "  protocolRates: {grpc: [5]}\nprotocol: [http/1.1, h2]\n", `x.yaml:4: load.protocolRates[grpc]: not a protocol of this scenario (want http/1.1 or h2)`},
+		{"protocol rates empty", ok + "  protocolRates: {h2: []}\nprotocol: [http/1.1, h2]\n", `x.yaml:4: load.protocolRates[h2]: must not be empty (omit it to measure h2 at load.rates)`},
+		{"protocol rates bad", ok + "  protocolRates:\n    h2: [5, 0, 5]\nprotocol: [http/1.1, h2]\n",
+			"x.yaml:5: load.protocolRates[h2][1] 0: want a rate above 0 and at most 1e+06 requests/s\nx.yaml:5: load.protocolRates[h2][2] 5: duplicate of load.protocolRates[h2][0]"},
+		{"protocol rates type", ok + "  protocolRates: {h2: 5}\nprotocol: [http/1.1, h2]\n", `x.yaml:4: load.protocolRates[h2] 5: want a list`},
+
+		// What each target can carry (the capability table).
+		{"cannot carry grpc", ok + "protocol: grpc\ntargets:\n  - {name: direct, kind: direct}\n  - {name: mp, kind: meshproxy}\n",
+			`x.yaml:7: targets[1] "mp": kind meshproxy with topology client-sidecar cannot carry grpc: meshproxy's gRPC path (HTTP/2 to the echo) is not switched on here yet (remove the target, or measure it with another protocol)`},
+		{"pair cannot carry h2", ok + "protocol: h2\ntargets:\n  - {name: direct, kind: direct}\n  - {name: pair, kind: meshproxy, topology: sidecar-pair, tls: mtls}\n",
+			`x.yaml:7: targets[1] "pair": kind meshproxy with topology sidecar-pair cannot carry h2: the sidecar pair is measured over HTTP/1.1 only until meshproxy carries HTTP/2 across the mesh hop (remove the target, or measure it with another protocol)`},
+		{"envoy cannot carry h2", ok + "protocol: h2\ntargets:\n  - {name: direct, kind: direct}\n  - {name: e, kind: envoy}\n",
+			`x.yaml:7: targets[1] "e": kind envoy cannot carry h2: the Envoy peer is configured for HTTP/1 only (codec_type HTTP1) (remove the target, or measure it with another protocol)`},
+		{"carries none", ok + "protocol: [h2, grpc]\ntargets:\n  - {name: direct, kind: direct}\n  - {name: pair, kind: meshproxy, topology: sidecar-pair}\n",
+			`x.yaml:7: targets[1] "pair": carries none of the scenario's protocols: kind meshproxy with topology sidecar-pair cannot carry h2: the sidecar pair is measured over HTTP/1.1 only until meshproxy carries HTTP/2 across the mesh hop; kind meshproxy with topology sidecar-pair cannot carry grpc: the sidecar pair is measured over HTTP/1.1 only until meshproxy carries HTTP/2 across the mesh hop`},
+		{"step names collide", ok + "protocol: [http/1.1, h2]\ntargets:\n  - {name: direct, kind: direct}\n  - {name: n, kind: nginx}\n  - {name: n-h2, kind: haproxy}\n",
+			`x.yaml:8: targets[2].name "n-h2": its http/1.1 steps are named n-h2, as are the h2 steps of targets[1]; rename one`},
 
 		// Load.
 		{"rates required", "name: x\nload: {connections: 1}\n", `x.yaml:2: load.rates: required (requests/s, e.g. [1000, 10000])`},
@@ -473,6 +503,18 @@ func TestShippedScenarios(t *testing.T) {
 	if d := byName["default"]; d != nil {
 		if p := d.Targets[2]; p.Topology != TopoSidecarPair || p.TLS != TLSMutual {
 			t.Errorf("default: %+v", p)
+		}
+		// make bench measures h2 at the HTTP/1.1 rates and gRPC at 1000
+		// req/s (10000 saturates a 2-core machine).
+		if !reflect.DeepEqual(d.Protocol, Protocols{ProtocolHTTP1, ProtocolH2, ProtocolGRPC}) ||
+			!reflect.DeepEqual(d.RatesFor(ProtocolH2), d.Load.Rates) || !reflect.DeepEqual(d.RatesFor(ProtocolGRPC), []float64{1000}) {
+			t.Errorf("default: protocol %v, protocolRates %v", d.Protocol, d.Load.ProtocolRates)
+		}
+	}
+	// The CI suite and the soak stay HTTP/1.1: their baselines are.
+	for _, name := range []string{"gate", "soak", "quick", "split"} {
+		if s := byName[name]; s != nil && !reflect.DeepEqual(s.Protocol, Protocols{ProtocolHTTP1}) {
+			t.Errorf("%s: protocol %v", name, s.Protocol)
 		}
 	}
 	// The soak is issue 11's: reloads every 10 s, rotations every minute,

@@ -30,9 +30,17 @@ type Scenario struct {
 	// "netns" (root: pods as network namespaces with iptables capture).
 	// `meshbench run -netns` overrides it.
 	Mode string `yaml:"mode" json:"mode"`
-	// Protocol between load generator and target: "http/1.1" (default and,
-	// for now, the only one; "h2" is not supported yet).
-	Protocol string `yaml:"protocol" json:"protocol"`
+	// Protocol is what the load speaks to the targets: "http/1.1"
+	// (default), "h2" (HTTP/2 as h2c with prior knowledge: every target
+	// here is plaintext) or "grpc" (unary gRPC calls of the echo's
+	// /meshbench.echo.v1.Echo/Unary over h2c). One protocol, or a list:
+	// then every target is measured in each protocol it can carry (see
+	// Unsupported), protocols alternating within each rate and repetition,
+	// and the steps of a protocol it cannot carry are recorded as skipped
+	// with the reason. With one protocol, a target that cannot carry it is
+	// an error. A step's target is named after its target and protocol
+	// (StepTarget): "meshproxy", "meshproxy-h2", "meshproxy-grpc".
+	Protocol Protocols `yaml:"protocol" json:"protocol"`
 
 	Load LoadSpec `yaml:"load" json:"load"`
 
@@ -165,9 +173,18 @@ type LoadSpec struct {
 	Timeout     time.Duration `yaml:"timeout" json:"timeout"`         // per request; default 5s; > 0
 	// Payload is the response body size in bytes the echo servers send
 	// (default 1024); RequestBody the request body size (default 0). Each
-	// 0-64 MiB.
+	// 0-64 MiB. A gRPC call's message is Payload bytes both ways (the echo
+	// returns the request message), so grpc needs RequestBody 0.
 	Payload     int `yaml:"payload" json:"payload"`
 	RequestBody int `yaml:"requestBody" json:"requestBody"`
+	// Streams is how many requests each connection has in flight at most
+	// with h2 and grpc (meshload -streams); default 1, 1-1000. Above 1
+	// only when protocol has h2 or grpc: HTTP/1.1 has one at a time.
+	Streams int `yaml:"streams" json:"streams"`
+	// ProtocolRates replaces Rates for the protocols it names (each one
+	// of protocol's list), e.g. {grpc: [1000]} where gRPC at 10000 req/s
+	// would saturate a small machine. Each list follows Rates' rules.
+	ProtocolRates map[string][]float64 `yaml:"protocolRates" json:"protocolRates,omitempty"`
 	// Service is the backend the load addresses (its Host header), default
 	// the first backend. With an HTTPRoute on it, that route decides (for
 	// targets with a split only; see Scenario.Objects).

@@ -31,6 +31,7 @@ const (
 	DefaultTLS         = TLSNone
 	DefaultTolerance   = 0.02
 	DefaultMinSuccess  = Percent(100)
+	DefaultStreams     = 1
 
 	// Soak defaults (see the field comments of Soak).
 	DefaultSoakReload          = 10 * time.Second
@@ -50,13 +51,12 @@ const (
 	MaxSoakRSSMaxGrowthPercent = 1000
 )
 
-// Modes, protocols and TLS settings.
+// Modes and TLS settings (protocols: protocol.go).
 const (
-	ModeLoopback  = "loopback"
-	ModeNetns     = "netns"
-	ProtocolHTTP1 = "http/1.1"
-	TLSNone       = "none"
-	TLSMutual     = "mtls"
+	ModeLoopback = "loopback"
+	ModeNetns    = "netns"
+	TLSNone      = "none"
+	TLSMutual    = "mtls"
 )
 
 // Limits checked by validation.
@@ -68,6 +68,7 @@ const (
 	MaxBackends    = 100 // clusterIPs are assigned from 10.96.0.10 up
 	MaxReplicas    = 32
 	MaxEventLoops  = 256
+	MaxStreams     = 1000
 	MaxTolerance   = 0.5
 	splitEpsilon   = 1e-6
 )
@@ -111,7 +112,9 @@ func (d *decoder) defaults(s *Scenario) {
 		}
 	}
 	str("mode", &s.Mode, DefaultMode)
-	str("protocol", &s.Protocol, DefaultProtocol)
+	if !d.set["protocol"] {
+		s.Protocol = Protocols{DefaultProtocol}
+	}
 
 	if !d.set["backends"] {
 		s.Backends = []Backend{{Name: DefaultBackend}}
@@ -134,6 +137,7 @@ func (d *decoder) defaults(s *Scenario) {
 	}
 	dur("load.timeout", &l.Timeout, DefaultTimeout)
 	num("load.payload", &l.Payload, DefaultPayload)
+	num("load.streams", &l.Streams, DefaultStreams)
 	str("load.path", &l.Path, DefaultPath)
 	if !d.set["load.minSuccess"] {
 		l.MinSuccess = DefaultMinSuccess
@@ -219,20 +223,12 @@ func (d *decoder) validate(s *Scenario) {
 	if s.Mode != ModeLoopback && s.Mode != ModeNetns {
 		d.errorf("mode", q(s.Mode), "want %s or %s", ModeLoopback, ModeNetns)
 	}
-	switch strings.ToLower(s.Protocol) {
-	case ProtocolHTTP1:
-		if s.Protocol != ProtocolHTTP1 {
-			d.errorf("protocol", q(s.Protocol), "want %s (lower case)", ProtocolHTTP1)
-		}
-	case "h2", "h2c", "http/2", "http2", "http/2.0":
-		d.errorf("protocol", q(s.Protocol), "not supported yet (want %s)", ProtocolHTTP1)
-	default:
-		d.errorf("protocol", q(s.Protocol), "want %s", ProtocolHTTP1)
-	}
+	d.validateProtocols(s)
 	backends := d.validateBackends(s)
 	d.validateLoad(s, backends)
 	d.validateCPUs(s)
 	d.validateTargets(s, backends)
+	d.validateCarried(s)
 	d.validateObjects(s, backends)
 	d.validateSoak(s, backends)
 }
@@ -246,19 +242,7 @@ func (d *decoder) validateLoad(s *Scenario, backends map[string]int) {
 			d.errorf("load.rates", "", "required (requests/s, e.g. [1000, 10000])")
 		}
 	}
-	first := map[float64]int{}
-	for i, r := range l.Rates {
-		p := item("load.rates", i)
-		if r <= 0 || r > MaxRate {
-			d.errorf(p, num(r), "want a rate above 0 and at most %s requests/s", num(MaxRate))
-			continue
-		}
-		if j, dup := first[r]; dup {
-			d.errorf(p, num(r), "duplicate of load.rates[%d]", j)
-			continue
-		}
-		first[r] = i
-	}
+	d.validateRates("load.rates", l.Rates)
 	if !between(l.Connections, 1, MaxConnections) {
 		d.errorf("load.connections", itoa(l.Connections), "want 1-%d", MaxConnections)
 	}
@@ -277,9 +261,14 @@ func (d *decoder) validateLoad(s *Scenario, backends map[string]int) {
 	if !between(l.Payload, 0, MaxBodyBytes) {
 		d.errorf("load.payload", itoa(l.Payload), "want 0-%d bytes (64 MiB)", MaxBodyBytes)
 	}
-	if !between(l.RequestBody, 0, MaxBodyBytes) {
+	switch {
+	case !between(l.RequestBody, 0, MaxBodyBytes):
 		d.errorf("load.requestBody", itoa(l.RequestBody), "want 0-%d bytes (64 MiB)", MaxBodyBytes)
+	case l.RequestBody > 0 && s.Protocol.Has(ProtocolGRPC):
+		d.errorf("load.requestBody", itoa(l.RequestBody), "not with protocol %s: the echo returns a call's request message, so load.payload sizes it both ways (want 0)", ProtocolGRPC)
 	}
+	d.validateStreams(s)
+	d.validateProtocolRates(s)
 	switch {
 	case !strings.HasPrefix(l.Path, "/"):
 		d.errorf("load.path", q(l.Path), `must start with "/"`)
@@ -292,6 +281,24 @@ func (d *decoder) validateLoad(s *Scenario, backends map[string]int) {
 	// (A default service is the first backend, checked as such.)
 	if _, ok := backends[l.Service]; !ok && d.set["load.service"] {
 		d.errorf("load.service", q(l.Service), "not a backend (want %s)", oneOf(backendNames(s)...))
+	}
+}
+
+// validateRates checks a list of rates at path: each above 0 and at most
+// MaxRate, no duplicates.
+func (d *decoder) validateRates(path string, rates []float64) {
+	first := map[float64]int{}
+	for i, r := range rates {
+		p := item(path, i)
+		if r <= 0 || r > MaxRate {
+			d.errorf(p, num(r), "want a rate above 0 and at most %s requests/s", num(MaxRate))
+			continue
+		}
+		if j, dup := first[r]; dup {
+			d.errorf(p, num(r), "duplicate of %s[%d]", path, j)
+			continue
+		}
+		first[r] = i
 	}
 }
 
