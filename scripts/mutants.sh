@@ -402,6 +402,27 @@ mutant grpc-status-not-recorded \
 	'		_ = ex.grpcOutcome(status)' \
 	./proxy/internal/sidecar '^TestGRPCThroughProxy$'
 
+mutant mesh-hop-not-multiplexed \
+	"mesh hops never offer h2: each concurrent request takes its own mTLS connection" \
+	proxy/internal/engine/pipeline.go \
+	'		if l.p.opts.MeshHTTP2 && !ex.websocket && l.attachMeshH2(ex, ep, key) {' \
+	'		if l.p.opts.MeshHTTP2 && !ex.websocket && false && l.attachMeshH2(ex, ep, key) {' \
+	./proxy/internal/sidecar '^TestMTLSPairMultiplexed$'
+
+mutant mesh-h2-no-fallback \
+	"a mesh peer that answers the h2 offer with http/1.1 is spoken to in HTTP/2 anyway" \
+	proxy/internal/engine/upstream.go \
+	'		c.negotiated(u.io.tls.conn.ConnectionState().NegotiatedProtocol == "h2")' \
+	'		c.negotiated(true)' \
+	./proxy/internal/sidecar '^TestMTLSPairMultiplexed$'
+
+mutant mesh-websocket-over-h2 \
+	"a WebSocket handshake on a mesh hop is sent as an HTTP/2 stream" \
+	proxy/internal/engine/pipeline.go \
+	'		if l.p.opts.MeshHTTP2 && !ex.websocket && l.attachMeshH2(ex, ep, key) {' \
+	'		if l.p.opts.MeshHTTP2 && l.attachMeshH2(ex, ep, key) {' \
+	./proxy/internal/sidecar '^TestWebSocket$'
+
 mutant echo-grpc-status-ignored \
 	"the echo ignores echo-grpc-status and answers every call OK" \
 	scenarios/echo/grpc.go \

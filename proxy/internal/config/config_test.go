@@ -60,6 +60,7 @@ func TestParseBadFiles(t *testing.T) {
 		{"proxy-bad-duration", "spec.timeouts.connect: cannot unmarshal !!str `fast` (want a Go duration", 7},
 		{"proxy-headers-with-underscores", `document 1 (Proxy default/client): spec.http.headersWithUnderscores: unsupported value "Strip" (want drop, reject or allow)`, 7},
 		{"proxy-limits", "spec.limits.maxHeaderBytes: 100 out of range", 7},
+		{"proxy-mesh-protocol", `document 1 (Proxy default/client): spec.http.meshProtocol: unsupported value "h2c" (want h2 or http/1.1)`, 7},
 		{"proxy-missing", "proxy-missing.yaml: no Proxy document", 0},
 		{"proxy-no-app", "document 1 (Proxy default/client): spec.inbound.app: required", 7},
 		{"proxy-no-listener", "spec: at least one of outbound or inbound is required", 5},

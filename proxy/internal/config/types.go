@@ -250,7 +250,19 @@ type HTTP struct {
 	// nginx drops them by default; Envoy's equivalent is
 	// headers_with_underscores_action.
 	HeadersWithUnderscores string `yaml:"headersWithUnderscores"`
+	// MeshProtocol is what the proxy offers on mesh hops (mTLS to other
+	// proxies' inbound listeners): "h2" (default) offers h2 and http/1.1 by
+	// ALPN, and requests to an endpoint share one multiplexed HTTP/2
+	// connection per event loop when the peer agrees; "http/1.1" offers
+	// only HTTP/1.1 (one request per connection at a time).
+	MeshProtocol string `yaml:"meshProtocol"`
 }
+
+// Values of HTTP.MeshProtocol.
+const (
+	MeshProtocolH2    = "h2"
+	MeshProtocolHTTP1 = "http/1.1"
+)
 
 // Values of HTTP.HeadersWithUnderscores.
 const (
@@ -270,6 +282,7 @@ const (
 	DefaultDrain            = 15 * time.Second
 
 	DefaultHeadersWithUnderscores = HeadersWithUnderscoresDrop
+	DefaultMeshProtocol           = MeshProtocolH2
 )
 
 // DefaultProxySpec returns a ProxySpec with every knob at its default and
@@ -287,7 +300,7 @@ func DefaultProxySpec() ProxySpec {
 			Connect:      DefaultConnect,
 			Drain:        DefaultDrain,
 		},
-		HTTP: HTTP{HeadersWithUnderscores: DefaultHeadersWithUnderscores},
+		HTTP: HTTP{HeadersWithUnderscores: DefaultHeadersWithUnderscores, MeshProtocol: DefaultMeshProtocol},
 	}
 }
 

@@ -133,6 +133,7 @@ func (p *parser) validateProxy(d *doc, px *Proxy) {
 	}
 	p.enum(d, "spec.http.headersWithUnderscores", s.HTTP.HeadersWithUnderscores,
 		HeadersWithUnderscoresDrop, HeadersWithUnderscoresReject, HeadersWithUnderscoresAllow)
+	p.enum(d, "spec.http.meshProtocol", s.HTTP.MeshProtocol, MeshProtocolH2, MeshProtocolHTTP1)
 	if s.EventLoops < 0 || s.EventLoops > 1024 {
 		p.errorf(d, "spec.eventLoops", "%d out of range (want 0-1024; 0 = one per core)", s.EventLoops)
 	}

@@ -49,6 +49,11 @@ type Options struct {
 	// Authz decides which verified peers may call the app (nil: any).
 	Authz *authz.Policy
 
+	// MeshHTTP2 offers h2 by ALPN on mesh hops (mTLS to other proxies):
+	// requests to an endpoint then share one multiplexed connection per
+	// event loop when the peer agrees (meshhop.go).
+	MeshHTTP2 bool
+
 	// HeadersWithUnderscores is what a request header field whose name
 	// contains '_' gets, on both listeners (spec.http.headersWithUnderscores).
 	// The zero value drops such fields.

@@ -50,11 +50,11 @@ type exchange struct {
 
 	attempts int // connection attempts made
 
-	isHEAD    bool
-	websocket bool // the request asks to switch to WebSocket (tunnel.go)
-	tunnel    bool // the upstream agreed: bytes are copied both ways unparsed
-	bodyless  bool // the request had no body (safe to replay on a new connection)
-	reqDone   bool // the request body has been handed to the upstream in full
+	isHEAD     bool
+	websocket  bool // the request asks to switch to WebSocket (tunnel.go)
+	tunnel     bool // the upstream agreed: bytes are copied both ways unparsed
+	bodyless   bool // the request had no body (safe to replay on a new connection)
+	reqDone    bool // the request body has been handed to the upstream in full
 	grpc       bool // a gRPC call (grpc.go)
 	grpcStatus int  // the endpoint's grpc-status, -1 until one arrives
 	// respStarted: a response head (or local reply) has gone to the

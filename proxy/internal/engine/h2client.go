@@ -38,11 +38,14 @@ const (
 
 // h2Client is the HTTP/2 codec state of an upstream connection (upConn.h2).
 type h2Client struct {
-	u       *upConn
-	conn    http2.Conn
-	waiting []*h2UpStream // attempts queued before the connection was ready
-	streams int           // streams with an exchange
-	idle    int64         // monotime the last stream ended
+	u *upConn
+	// tentative: a mesh hop offering h2 by ALPN whose handshake has not
+	// said yet whether the peer agreed (meshhop.go).
+	tentative bool
+	conn      http2.Conn
+	waiting   []*h2UpStream // attempts queued before the connection was ready
+	streams   int           // streams with an exchange
+	idle      int64         // monotime the last stream ended
 }
 
 // h2UpStream is one exchange's stream on an h2Client.

@@ -47,14 +47,14 @@ type h2Stream struct {
 	reqEnd     bool   // END_STREAM received
 	reqChunked bool   // the upstream request is chunked (no content-length)
 
-	respBuf  []byte // response bytes the client's windows did not take yet
+	respBuf []byte // response bytes the client's windows did not take yet
 	// trailerBuf holds the response's trailer fields ("name\x00value\x00"
 	// pairs) until respBuf has drained: they must follow the last DATA.
 	trailerBuf  []byte
 	hasTrailers bool
-	respEnd  bool   // the response is complete: END_STREAM once respBuf drains
-	endSent  bool   // END_STREAM went out
-	finished bool   // the exchange is over; the stream only drains
+	respEnd     bool // the response is complete: END_STREAM once respBuf drains
+	endSent     bool // END_STREAM went out
+	finished    bool // the exchange is over; the stream only drains
 }
 
 // h2List is a list of streams.

@@ -59,15 +59,18 @@ type loop struct {
 
 	// HTTP/2 streams (h2server.go): a free list, so a new stream costs no
 	// allocation, and scratch for numbers, local reply bodies and chunks.
-	h2free       *h2Stream
-	h2upFree     *h2UpStream
+	h2free   *h2Stream
+	h2upFree *h2UpStream
 	// h2ups is the HTTP/2 connection new streams go on, per endpoint
 	// (h2client.go).
-	h2ups          map[poolKey]*upConn
+	h2ups map[poolKey]*upConn
+	// meshH1 lists mesh peers (by address) that answered an h2 offer with
+	// http/1.1: they get HTTP/1.1 connections without asking again.
+	meshH1         map[string]bool
 	scratchUpChunk []byte
-	scratchNum   []byte
-	scratchBody  []byte
-	scratchChunk []byte
+	scratchNum     []byte
+	scratchBody    []byte
+	scratchChunk   []byte
 }
 
 type seriesKey struct {
@@ -89,6 +92,7 @@ func newLoop(p *Proxy, el gnet.EventLoop, seed uint64) *loop {
 		rnd:     balance.NewRand(seed),
 		pools:   make(map[poolKey]*upList),
 		h2ups:   make(map[poolKey]*upConn),
+		meshH1:  make(map[string]bool),
 		series:  make(map[seriesKey]*metrics.RequestSeries),
 		replies: make(map[replyKey]*metrics.Counter),
 	}

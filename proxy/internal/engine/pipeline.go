@@ -95,6 +95,11 @@ func (ex *exchange) attempt(fresh bool) {
 	key := poolKey{addr: ep.Addr, tls: id != nil && !ex.inbound}
 	if key.tls {
 		key.identity = ex.backend.ExpectedIdentity(ep)
+		// A WebSocket handshake is an HTTP/1.1 upgrade: it takes an
+		// HTTP/1.1 connection (RFC 8441 over the mesh is not offered).
+		if l.p.opts.MeshHTTP2 && !ex.websocket && l.attachMeshH2(ex, ep, key) {
+			return
+		}
 	} else if ex.backend.Protocol(ep) == route.H2C {
 		// Mesh hops (mTLS) stay HTTP/1.1 until they negotiate h2 by ALPN.
 		key.proto = protoH2C

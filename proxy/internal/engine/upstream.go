@@ -126,6 +126,9 @@ func (u *upConn) onHandshake(err error) {
 	// Reads pause when a server sends more than a handshake's worth before
 	// the handshake finished (feedHandshake); those bytes are buffered.
 	paused := u.resumeReads()
+	if c := u.h2; c != nil && c.tentative {
+		c.negotiated(u.io.tls.conn.ConnectionState().NegotiatedProtocol == "h2")
+	}
 	u.ready()
 	if paused && !u.closed && u.io.buffered() > 0 {
 		u.onTraffic()

@@ -18,7 +18,7 @@ type Source struct {
 	sessions *sessionCache // the one client session cache of every ClientConfig
 
 	server  *tls.Config
-	clients sync.Map // expected SPIFFE ID → *tls.Config
+	clients sync.Map // clientKey (expected SPIFFE ID, ALPN offer) → *tls.Config
 
 	mu   sync.Mutex    // guards stop and done
 	stop chan struct{} // closed by Stop; nil when not polling

@@ -97,12 +97,38 @@ func (s *Source) serverConfigFor(m *material) *tls.Config {
 //
 // The caller should validate expected with ParseID when it is configured.
 func (s *Source) ClientConfig(expected string) *tls.Config {
-	if c, ok := s.clients.Load(expected); ok {
+	return s.clientConfig(expected, false)
+}
+
+// ClientConfigH2 is ClientConfig offering h2 before http/1.1 by ALPN: the
+// mesh hop multiplexes over HTTP/2 when the peer agrees.
+func (s *Source) ClientConfigH2(expected string) *tls.Config {
+	return s.clientConfig(expected, true)
+}
+
+// clientKey caches client configs by expected identity and ALPN offer.
+type clientKey struct {
+	expected string
+	h2       bool
+}
+
+var (
+	protocolsH1 = []string{"http/1.1"}
+	protocolsH2 = []string{"h2", "http/1.1"}
+)
+
+func (s *Source) clientConfig(expected string, h2 bool) *tls.Config {
+	key := clientKey{expected, h2}
+	if c, ok := s.clients.Load(key); ok {
 		return c.(*tls.Config)
+	}
+	protos := protocolsH1
+	if h2 {
+		protos = protocolsH2
 	}
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS13,
-		NextProtos: []string{"http/1.1"},
+		NextProtos: protos,
 		// SPIFFE certificates have no host names: crypto/tls's verification
 		// is off and VerifyConnection does the whole job, on full and resumed
 		// handshakes alike.
@@ -113,7 +139,7 @@ func (s *Source) ClientConfig(expected string) *tls.Config {
 		VerifyConnection:   func(cs tls.ConnectionState) error { return s.verifyServer(cs, expected) },
 		ClientSessionCache: s.sessions,
 	}
-	c, _ := s.clients.LoadOrStore(expected, cfg)
+	c, _ := s.clients.LoadOrStore(key, cfg)
 	return c.(*tls.Config)
 }
 

@@ -239,3 +239,101 @@ func TestMTLSInboundH2(t *testing.T) {
 		t.Errorf("meshproxy_http2_connections_total: %q", v)
 	}
 }
+
+// TestMTLSPairMultiplexed: between two meshproxies, HTTP/1.1 requests from
+// the app travel as streams of one HTTP/2 mTLS connection per client event
+// loop (negotiated by ALPN); with meshProtocol http/1.1 they do not; and a
+// peer that offers only http/1.1 gets HTTP/1.1.
+func TestMTLSPairMultiplexed(t *testing.T) {
+	p := newPKI(t)
+	p.issue("web", spiffeID("default", "web"))
+	p.issue("reviews", spiffeID("default", "reviews"))
+
+	load := func(t *testing.T, c *started) {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, 200)
+		for g := 0; g < 20; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 10; i++ {
+					req, _ := http.NewRequest("GET", "http://"+c.out+"/?size=2000&delay=2ms", nil)
+					req.Host = "reviews"
+					resp, err := c.client.Do(req)
+					if err != nil {
+						errs <- err
+						continue
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || len(b) != 2000 {
+						errs <- fmt.Errorf("status %d, %d bytes", resp.StatusCode, len(b))
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	}
+
+	t.Run("h2", func(t *testing.T) {
+		sp := startPair(t, p, pairOpts{clientExtra: "  eventLoops: 1\n"})
+		load(t, sp.client)
+		text := sp.server.metricsText(t)
+		if v, _ := metricLine(text, "meshproxy_http2_connections_total"); v != "1" {
+			t.Errorf("server saw %q HTTP/2 connections, want 1 (20 concurrent callers multiplexed on one)", v)
+		}
+		if v, _ := metricLine(text, "meshproxy_tls_handshakes_total", `direction="inbound"`, `resumed="false"`); v != "1" {
+			t.Errorf("server made %q full handshakes, want 1", v)
+		}
+	})
+	t.Run("http/1.1 configured", func(t *testing.T) {
+		sp := startPair(t, p, pairOpts{clientExtra: "  eventLoops: 1\n  http: {meshProtocol: http/1.1}\n"})
+		load(t, sp.client)
+		if v, ok := metricLine(sp.server.metricsText(t), "meshproxy_http2_connections_total"); ok && v != "0" {
+			t.Errorf("server saw %q HTTP/2 connections, want 0", v)
+		}
+	})
+	t.Run("peer without h2", func(t *testing.T) {
+		// A TLS server with the peer's certificate that offers only
+		// http/1.1: the client proxy falls back, and its requests work.
+		cert := loadPair(t, p.dir+"/reviews.crt", p.dir+"/reviews.key")
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+			Certificates: []tls.Certificate{*cert}, NextProtos: []string{"http/1.1"},
+			ClientAuth: tls.RequireAnyClientCert, MinVersion: tls.VersionTLS13,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, r.Proto)
+		})}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		client := startSidecar(t, &mesh{
+			extraProxy: p.identityYAML("web"),
+			routes: fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: default, annotations: {meshbench.dev/identity: %q}}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: reviews-1, namespace: default, labels: {kubernetes.io/service-name: reviews}}
+addressType: IPv4
+ports: [{name: http, port: %s}]
+endpoints: [{addresses: [127.0.0.1]}]
+`, spiffeID("default", "reviews"), portOf(t, ln.Addr().String())),
+		})
+		for i := 0; i < 3; i++ {
+			resp, body := client.do(t, "GET", "reviews", "/", nil, nil)
+			if resp.StatusCode != 200 || string(body) != "HTTP/1.1" {
+				t.Fatalf("request %d through a peer without h2: status %d, body %q", i, resp.StatusCode, body)
+			}
+		}
+	})
+}
