@@ -423,6 +423,13 @@ mutant mesh-websocket-over-h2 \
 	'		if l.p.opts.MeshHTTP2 && l.attachMeshH2(ex, ep, key) {' \
 	./proxy/internal/sidecar '^TestWebSocket$'
 
+mutant inbound-app-protocol-ignored \
+	"spec.inbound.appProtocol is ignored: a gRPC app behind the inbound listener is spoken to in HTTP/1.1" \
+	proxy/internal/route/compile.go \
+	'		c.t.inbound = &Backend{Name: "inbound", protocol: protocolOf(in.AppProtocol, "")}' \
+	'		c.t.inbound = &Backend{Name: "inbound"}' \
+	./proxy/internal/sidecar '^TestGRPCThroughPair$'
+
 mutant echo-grpc-status-ignored \
 	"the echo ignores echo-grpc-status and answers every call OK" \
 	scenarios/echo/grpc.go \

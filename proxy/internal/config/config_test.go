@@ -59,6 +59,7 @@ func TestParseBadFiles(t *testing.T) {
 		{"proxy-bad-address", `spec.outbound.address: invalid address "example.com:15001": host "example.com" must be an IP address or localhost`, 6},
 		{"proxy-bad-duration", "spec.timeouts.connect: cannot unmarshal !!str `fast` (want a Go duration", 7},
 		{"proxy-headers-with-underscores", `document 1 (Proxy default/client): spec.http.headersWithUnderscores: unsupported value "Strip" (want drop, reject or allow)`, 7},
+		{"proxy-inbound-app-protocol", `document 1 (Proxy default/server): spec.inbound.appProtocol: invalid appProtocol "grpc web"`, 6},
 		{"proxy-limits", "spec.limits.maxHeaderBytes: 100 out of range", 7},
 		{"proxy-mesh-protocol", `document 1 (Proxy default/client): spec.http.meshProtocol: unsupported value "h2c" (want h2 or http/1.1)`, 7},
 		{"proxy-missing", "proxy-missing.yaml: no Proxy document", 0},

@@ -161,6 +161,11 @@ type InboundListener struct {
 	Address string `yaml:"address"`
 	// App is the local application's "ip:port"; required.
 	App string `yaml:"app"`
+	// AppProtocol is what the application speaks, as a Service port's
+	// appProtocol says it (kubernetes.io/h2c, grpc or http2: HTTP/2 with
+	// prior knowledge; absent or anything else: HTTP/1.1). A gRPC app
+	// behind the inbound listener needs it.
+	AppProtocol *string `yaml:"appProtocol,omitempty"`
 	// Authorization restricts which peers may call the application. A
 	// request is allowed when any rule matches it and denied otherwise.
 	// Absent (or null) means any authenticated peer is allowed; an empty

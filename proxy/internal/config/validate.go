@@ -79,6 +79,7 @@ func (p *parser) validateProxy(d *doc, px *Proxy) {
 	if s.Inbound != nil {
 		check("spec.inbound.address", s.Inbound.Address, true)
 		check("spec.inbound.app", s.Inbound.App, false)
+		p.appProtocol(d, "spec.inbound.appProtocol", s.Inbound.AppProtocol)
 	}
 	if s.Outbound == nil && s.Inbound == nil {
 		p.errorf(d, "spec", "at least one of outbound or inbound is required")

@@ -826,7 +826,7 @@ func (c *compiler) finish() {
 	slices.SortFunc(c.t.services, func(a, b *Service) int { return strings.Compare(a.Key, b.Key) })
 
 	if in := c.cfg.Proxy.Spec.Inbound; in != nil {
-		c.t.inbound = &Backend{Name: "inbound"}
+		c.t.inbound = &Backend{Name: "inbound", protocol: protocolOf(in.AppProtocol, "")}
 		c.t.inbound.Endpoints = []*balance.Endpoint{c.eps.Get(c.t.inbound.Name, in.App)}
 	}
 	seen := map[*balance.Endpoint]bool{}
