@@ -293,3 +293,46 @@ func TestGRPCThroughPair(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCRouteThroughProxy: a GRPCRoute on the Service picks the backend
+// by gRPC service and method for real calls; a method no rule matches gets
+// UNIMPLEMENTED no_route.
+func TestGRPCRouteThroughProxy(t *testing.T) {
+	a, b := startEcho(t, "a", 10), startEcho(t, "b", 10)
+	routes := h2cService("echo", portOf(t, a.Addr())) + "---\n" + h2cService("echo-b", portOf(t, b.Addr())) + `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: echo, namespace: default}
+spec:
+  parentRefs: [{group: "", kind: Service, name: echo}]
+  rules:
+    - matches: [{method: {service: meshbench.echo.v1.Echo, method: Unary}}]
+      backendRefs: [{name: echo-b, port: 80}]
+`
+	s := startSidecar(t, &mesh{routes: routes})
+	cc, err := grpc.NewClient("passthrough:///"+s.out, grpc.WithAuthority("echo"),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(echo.RawCodec{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []byte
+	for i := 0; i < 3; i++ {
+		if err := cc.Invoke(ctx, echo.GRPCUnary, []byte("hi"), &out); err != nil {
+			t.Fatalf("Unary: %v", err)
+		}
+	}
+	if a.Requests() != 0 || b.Requests() != 3 {
+		t.Errorf("echo a answered %d, echo-b %d; want 0 and 3 (the GRPCRoute sends Unary to echo-b)", a.Requests(), b.Requests())
+	}
+	st, err := cc.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, echo.GRPCStream)
+	if err == nil {
+		err = st.RecvMsg(&out)
+	}
+	if s, _ := status.FromError(err); s.Code() != codes.Unimplemented || s.Message() != "no_route" {
+		t.Errorf("Stream (no rule): %v, want UNIMPLEMENTED no_route", err)
+	}
+}
