@@ -46,6 +46,20 @@ mutant alloc-in-dispatch \
 	'func (d *downConn) dispatch(head []byte, now int64) { _ = append([]byte(nil), head...)' \
 	./proxy/internal/engine '^TestRealPathDoesNotAllocate$'
 
+mutant alloc-in-h2-stream-start \
+	"the proxy allocates a copy of each HTTP/2 request's :path when the stream starts its exchange" \
+	proxy/internal/engine/h2server.go \
+	'func (st *h2Stream) start(f *http2.Fields, h *http2.Head, endStream bool) {' \
+	'func (st *h2Stream) start(f *http2.Fields, h *http2.Head, endStream bool) { _ = append([]byte(nil), f.Bytes(h.Path)...)' \
+	./proxy/internal/engine '^TestH2RealPathDoesNotAllocate$'
+
+mutant alloc-in-h2-upstream-begin \
+	"the proxy allocates a copy of each request head when it opens a stream to an h2c endpoint" \
+	proxy/internal/engine/h2client.go \
+	'func (st *h2UpStream) begin() {' \
+	'func (st *h2UpStream) begin() { _ = append([]byte(nil), st.ex.head...)' \
+	./proxy/internal/engine '^TestH2RealPathDoesNotAllocate$'
+
 mutant gate-reference-one-run \
 	"the gate compares with the baseline run's own median even when the noise pooled more runs" \
 	results/gate/gate.go \

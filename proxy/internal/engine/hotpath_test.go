@@ -243,12 +243,20 @@ func hotPathDoc(out, in string, app *rawUpstream, v1, v2 []*rawUpstream) string 
 // and would add allocations that depend on how long a measurement takes.
 func startHotPathProxy(tb testing.TB) *hotPathProxy {
 	tb.Helper()
+	return startHotPathProxyWith(tb, "")
+}
+
+// startHotPathProxyWith is startHotPathProxy with extra config documents
+// (each starting with "---") after the hot-path ones: Services whose
+// upstreams the caller started (the HTTP/2 hot path's h2c endpoint).
+func startHotPathProxyWith(tb testing.TB, extra string) *hotPathProxy {
+	tb.Helper()
 	ups := make([]*rawUpstream, 6)
 	for i := range ups {
 		ups[i] = startRawUpstream(tb)
 	}
 	out, in := freeLoopbackAddr(tb), freeLoopbackAddr(tb)
-	doc := hotPathDoc(out, in, ups[5], ups[:3], ups[3:5])
+	doc := hotPathDoc(out, in, ups[5], ups[:3], ups[3:5]) + extra
 	cfg, err := config.Parse("hotpath.yaml", []byte(doc))
 	if err != nil {
 		tb.Fatal(err)
@@ -321,6 +329,9 @@ func (p *hotPathProxy) dial(tb testing.TB, hc hotPathCase) *hotPathClient {
 	return &hotPathClient{c: c, req: []byte(fmt.Sprintf(hotPathRequest, hc.host)), buf: make([]byte, 64<<10)}
 }
 
+// roundTripper is a hot-path client: one request and its whole response.
+type roundTripper interface{ roundTrip(tb testing.TB) }
+
 var contentLengthKey = []byte("\r\ncontent-length: ")
 
 // roundTrip sends the request and reads the whole response. It fails on
@@ -382,8 +393,9 @@ func indexFoldLower(b, key []byte) int {
 // (allocations for n+m requests - allocations for n) / m: whatever a
 // measurement costs once (the closure, the first read after a pause,
 // runtime bookkeeping) cancels, and only what grows with the request count
-// is left.
-func allocsPerRequest(tb testing.TB, c *hotPathClient, n, m int) float64 {
+// is left. c is an HTTP/1.1 (hotPathClient) or HTTP/2 (h2HotPathClient)
+// client.
+func allocsPerRequest(tb testing.TB, c roundTripper, n, m int) float64 {
 	requests := func(k int) func() {
 		return func() {
 			for i := 0; i < k; i++ {
