@@ -76,36 +76,16 @@ func (s *ChunkedScanner) Done() bool { return s.state == stDone }
 // later calls return it again until Reset. After done, Scan returns
 // (0, true, nil). Errors have Status 400; use Error.Upstream for a response.
 func (s *ChunkedScanner) Scan(p []byte) (n int, done bool, err error) {
-	if s.err != nil {
-		return 0, false, s.err
-	}
-	if s.state == stDone {
-		return 0, true, nil
-	}
-	i := 0
-	for i < len(p) {
-		if s.state == stData {
-			k := uint64(len(p) - i)
-			if k > s.size {
-				k = s.size
-			}
-			i += int(k)
-			s.size -= k
-			if s.size == 0 {
-				s.state = stDataCR
-			}
-			continue
+	for {
+		k, data, done, err := s.Decode(p[n:])
+		n += k
+		if err != nil || done {
+			return n, done, err
 		}
-		if e := s.step(p[i]); e != nil {
-			s.err = e
-			return i, false, e
-		}
-		i++
-		if s.state == stDone {
-			return i, true, nil
+		if len(data) == 0 || n == len(p) {
+			return n, false, nil
 		}
 	}
-	return i, false, nil
 }
 
 // Decode is Scan for a proxy that re-frames the body (HTTP/1.1 to HTTP/2,
