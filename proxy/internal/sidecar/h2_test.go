@@ -146,32 +146,11 @@ func TestH2C(t *testing.T) {
 		}
 	})
 	t.Run("concurrent streams", func(t *testing.T) {
-		var wg sync.WaitGroup
-		errs := make(chan error, 400)
-		for g := 0; g < 40; g++ {
-			wg.Add(1)
-			go func(g int) {
-				defer wg.Done()
-				for i := 0; i < 10; i++ {
-					size := 1 + (g*10+i)*37%5000
-					resp, err := c.Get(fmt.Sprintf("http://svc-a/?size=%d", size))
-					if err != nil {
-						errs <- err
-						continue
-					}
-					b, err := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if err != nil || resp.StatusCode != 200 || len(b) != size {
-						errs <- fmt.Errorf("size %d: status %d, %d bytes, %v", size, resp.StatusCode, len(b), err)
-					}
-				}
-			}(g)
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
+		concurrentGets(t, 40, 10, func(g, i int) (*http.Request, int) {
+			size := 1 + (g*10+i)*37%5000
+			req, _ := http.NewRequest("GET", fmt.Sprintf("http://svc-a/?size=%d", size), nil)
+			return req, size
+		}, c)
 	})
 	text := s.metricsText(t)
 	if v, ok := metricLine(text, "meshproxy_http2_connections_total"); !ok || v == "0" {
@@ -251,33 +230,11 @@ func TestMTLSPairMultiplexed(t *testing.T) {
 
 	load := func(t *testing.T, c *started) {
 		t.Helper()
-		var wg sync.WaitGroup
-		errs := make(chan error, 200)
-		for g := 0; g < 20; g++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; i < 10; i++ {
-					req, _ := http.NewRequest("GET", "http://"+c.out+"/?size=2000&delay=2ms", nil)
-					req.Host = "reviews"
-					resp, err := c.client.Do(req)
-					if err != nil {
-						errs <- err
-						continue
-					}
-					b, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 || len(b) != 2000 {
-						errs <- fmt.Errorf("status %d, %d bytes", resp.StatusCode, len(b))
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
+		concurrentGets(t, 20, 10, func(int, int) (*http.Request, int) {
+			req, _ := http.NewRequest("GET", "http://"+c.out+"/?size=2000&delay=2ms", nil)
+			req.Host = "reviews"
+			return req, 2000
+		}, c.client)
 	}
 
 	t.Run("h2", func(t *testing.T) {
@@ -336,4 +293,38 @@ endpoints: [{addresses: [127.0.0.1]}]
 			}
 		}
 	})
+}
+
+// concurrentGets runs callers goroutines that each send per requests made
+// by next (given the caller and request index; it returns the request and
+// the body size expected back) with c, and reports every failure: an error,
+// a status other than 200, or a body of another size.
+func concurrentGets(t *testing.T, callers, per int, next func(caller, i int) (*http.Request, int), c *http.Client) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, callers*per)
+	for g := 0; g < callers; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				req, size := next(g, i)
+				resp, err := c.Do(req)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || len(b) != size {
+					errs <- fmt.Errorf("%s: status %d, %d bytes (want %d), %v", req.URL, resp.StatusCode, len(b), size, err)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -93,31 +92,10 @@ func TestH2CUpstream(t *testing.T) {
 		})
 	}
 
-	var wg sync.WaitGroup
-	errs := make(chan error, 200)
-	for g := 0; g < 20; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 10; i++ {
-				resp, err := h2.Get("http://svc-h/?size=5000&delay=5ms")
-				if err != nil {
-					errs <- err
-					continue
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 || len(b) != 5000 {
-					errs <- fmt.Errorf("status %d, %d bytes", resp.StatusCode, len(b))
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	concurrentGets(t, 20, 10, func(int, int) (*http.Request, int) {
+		req, _ := http.NewRequest("GET", "http://svc-h/?size=5000&delay=5ms", nil)
+		return req, 5000
+	}, h2)
 	// One event loop: the 20 concurrent callers shared one upstream
 	// connection (the echo counts the connections it accepted).
 	if n := up.Accepted(); n != 1 {
