@@ -6,7 +6,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build test test-root vet bench report gate gate-run baseline gate-eval gate-eval-runs bench-go bench-ab bench-hop bench-pair bench-load bench-idle bench-tailnoise fuzz mutants clean
+.PHONY: all build test test-root vet bench report gate gate-run baseline gate-eval gate-eval-runs bench-go bench-ab bench-hop bench-pair bench-load bench-idle bench-h2idle bench-tailnoise fuzz mutants clean
 
 all: build
 
@@ -133,6 +133,11 @@ bench-load: build
 # 0 and 1; MESHPROXY_TREE=DIR measures another checkout's bin/meshproxy).
 bench-idle: build
 	scripts/idlebench.sh
+
+# Memory per idle HTTP/2 connection and per open stream of meshproxy
+# (CONNS=100 h2c connections, STREAMS=100 streams on each, eventLoops 0 and 1).
+bench-h2idle: build
+	scripts/h2idlebench.sh
 
 # make bench-tailnoise: how steady added p50/p99 are from step to step when
 # the direct path and meshproxy are measured one after the other (as the gate

@@ -241,6 +241,27 @@ mutant idle-held-shows-most \
 	'		held := num(s[1].Max, 0)' \
 	./results/standalone '^(TestRenderFigures|TestRenderGolden)$'
 
+mutant h2idle-streams-not-delayed \
+	"meshbench h2idle's held streams ask for no delay: the upstream answers them at once and nothing stays open" \
+	scenarios/cmd/meshbench/h2idle.go \
+	'	delayed := o.path + sep + "delay=" + o.delay.String()' \
+	'	delayed := o.path + sep' \
+	./scenarios/cmd/meshbench '^TestH2IdleHoldsStreams$'
+
+mutant h2idle-closed-conn-counted \
+	"meshbench h2idle counts a connection the proxy closed, and its streams, as still held" \
+	scenarios/cmd/meshbench/h2idle.go \
+	'	if c.readErr != nil || c.goAway {' \
+	'	if c.goAway {' \
+	./scenarios/cmd/meshbench '^TestH2IdleHoldsStreams$'
+
+mutant h2idle-verdict-best-round \
+	"the HTTP/2 idle section holds the round with the least RSS, not the most, against 64 MiB" \
+	results/standalone/h2idle.go \
+	'(worstLoops == "" || rss > worst)' \
+	'(worstLoops == "" || rss < worst)' \
+	./results/standalone '^(TestRenderH2IdleVerdict|TestRenderFigures)$'
+
 mutant idle-exchange-silent-close \
 	"an idle exchange whose response has not started is closed without an answer" \
 	proxy/internal/engine/exchange.go \

@@ -117,10 +117,12 @@ func RenderFile(p, display string) (string, error) {
 		return renderLoad(t, display)
 	case "idlebench":
 		return renderIdle(t, display)
+	case "h2idle":
+		return renderH2Idle(t, display)
 	case "tailnoise":
 		return renderTail(t, display)
 	}
-	return "", fmt.Errorf("%s: unknown bench %q (want hopbench, pairbench, loadbench, idlebench or tailnoise)", p, bench)
+	return "", fmt.Errorf("%s: unknown bench %q (want hopbench, pairbench, loadbench, idlebench, h2idle or tailnoise)", p, bench)
 }
 
 // Update rewrites every standalone section of doc from the newest raw file

@@ -66,6 +66,7 @@ func TestRenderGolden(t *testing.T) {
 		"pairbench/20261201T100000Z-loops0.tsv",
 		"loadbench/20261201T100000Z.tsv",
 		"idlebench/20261201T100000Z.tsv",
+		"h2idle/20261201T100000Z.tsv",
 		"gobench/20261201T100000Z.txt",
 		"tailnoise/20261201T100000Z.tsv",
 		"abbench/20261201T100000Z.txt",
@@ -136,6 +137,19 @@ func TestRenderFigures(t *testing.T) {
 			"| 1 | 10,000 | **9,998** | 9.1 | 48.1 (28.6–49.1) | 4,096 (2,048–4,198) | 722 (717–727) | 10,000 (9,998–10,000) | 3 |",
 			// the worst single round, not a median, is held against 4 KB
 			"Largest RSS per connection in any round: 4,198 bytes (eventLoops 1), **over** the target of 4 KB (4,096 bytes).",
+			"CPUs (median, min–max over 6 runs)",
+		}},
+		{"h2idle/20261201T100000Z.tsv", []string{
+			// per stream 3686, 4219, 3072: the median is the first round's;
+			// RSS with streams 46740, 52000, 40650 KiB -> 45.6 (39.7–50.8) MiB
+			"| 0 (one per core) | 100 | 10,000 | 100 / 10,000 | 10.0 | 10.5 (10.4–10.5) | 45.6 (39.7–50.8) | 5,120 (4,096–6,144) | 3,686 (3,072–4,219) | 3,072 | 2,832 (2,628–2,934) | 141 (141–143) | 3 |",
+			// round 2 held 99 connections and 9,990 streams: the fewest, in
+			// bold; its heap was not measured, so the heap per stream is
+			// the median of 2,724 and 2,776
+			"| 1 | 100 | 10,000 | **99** / **9,990** | 10.1 | 10.5 (10.5–10.6) | 45.7 (43.7–64.5) | 4,608 (4,096–5,120) | 3,686 (3,482–5,662) | 3,072 | 2,750 (2,724–2,776) | 140 (139–140) | 3 |",
+			// the worst single round (66,000 KiB), not a median, is held against 64 MiB
+			"Largest RSS with the streams open in any round: 64.5 MiB (eventLoops 1, 10,000 streams), **over** the target of 64 MiB for 10,000 streams.",
+			"(fewest: 9,950 of 10,000)",
 			"CPUs (median, min–max over 6 runs)",
 		}},
 		// before 100, 200, 300 and after 110, 180, 330 ns/op in rounds 1-3:

@@ -12,6 +12,7 @@
 //	meshbench gate -baseline FILE -write-noise OUT.tsv [SAME-CODE-RESULT.json...]
 //	meshbench gate -baseline FILE -doctor [-md F] [-tsv F] CURRENT.json...
 //	meshbench idle -addr HOST:PORT [-host H] [-path P] [-conns N] [-warm N] [-timeout D]
+//	meshbench h2idle -addr HOST:PORT [-host H] [-path P] [-conns N] [-streams N] [-warm N] [-delay D] [-timeout D]
 //	meshbench -version
 //
 // Exit status: 0 on success, 1 on runtime errors, 2 on usage errors.
@@ -52,6 +53,7 @@ var commands = []command{
 	{"report", "regenerate BENCHMARKS.md and the HTML report from result files", runReport},
 	{"gate", "compare a run with a baseline; exit 1 on a regression", runGate},
 	{"idle", "hold idle keep-alive connections to a proxy (scripts/idlebench.sh)", runIdle},
+	{"h2idle", "hold idle h2c connections and open streams to a proxy (scripts/h2idlebench.sh)", runH2Idle},
 }
 
 func main() {
