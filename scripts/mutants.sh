@@ -96,7 +96,7 @@ mutant scenario-h2-flag-dropped \
 	./scenarios/internal/runner '^(TestMeshloadArgv|TestRunProtocols)$'
 
 mutant scenario-capability-ignored \
-	"the capability table says every target carries every protocol (meshproxy gRPC, the pair's h2)" \
+	"the capability table says every target carries every protocol (Envoy's h2 and gRPC, gRPC over an HTTP/1.1 mesh hop)" \
 	scenarios/internal/scenario/protocol.go \
 	'		if slices.Contains(c.protocols, protocol) {' \
 	'		if true || slices.Contains(c.protocols, protocol) {' \
@@ -464,6 +464,13 @@ mutant inbound-app-protocol-ignored \
 	'		c.t.inbound = &Backend{Name: "inbound", protocol: protocolOf(in.AppProtocol, "")}' \
 	'		c.t.inbound = &Backend{Name: "inbound"}' \
 	./proxy/internal/sidecar '^TestGRPCThroughPair$'
+
+mutant h2-drain-no-goaway \
+	"a draining proxy never sends GOAWAY to HTTP/2 clients, so their connections outlive the drain" \
+	proxy/internal/engine/h2server.go \
+	'	if d.l.p.draining.Load() || idle {' \
+	'	if idle {' \
+	./proxy/internal/sidecar '^TestH2Drain$'
 
 mutant echo-grpc-status-ignored \
 	"the echo ignores echo-grpc-status and answers every call OK" \

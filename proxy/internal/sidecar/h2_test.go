@@ -328,3 +328,40 @@ func concurrentGets(t *testing.T, callers, per int, next func(caller, i int) (*h
 		t.Error(err)
 	}
 }
+
+// TestH2Drain: on shutdown an HTTP/2 client connection gets GOAWAY, its
+// stream in flight finishes, and the connection closes, which ends the drain
+// well before its deadline.
+func TestH2Drain(t *testing.T) {
+	up := startEcho(t, "a", 100)
+	s := startSidecar(t, &mesh{services: []svc{{name: "svc-a", ports: []string{portOf(t, up.Addr())}}}})
+	c := h2cClient(s.out)
+	h2Get(t, c, "http://svc-a/", nil) // the connection is up
+
+	type result struct {
+		status, n int
+		err       error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := c.Get("http://svc-a/?size=5000&delay=700ms")
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- result{resp.StatusCode, len(b), err}
+	}()
+	time.Sleep(200 * time.Millisecond) // the request is in flight at the echo
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("drain: %v after %v", err, time.Since(start))
+	}
+	r := <-got
+	if r.err != nil || r.status != 200 || r.n != 5000 {
+		t.Fatalf("in-flight stream during drain: status %d, %d bytes, %v", r.status, r.n, r.err)
+	}
+}
