@@ -109,6 +109,41 @@ mutant scenario-runner-skips-nothing \
 	'			if why := scenario.Unsupported(spec, p); false && why != "" {' \
 	./scenarios/internal/runner '^(TestUnits|TestRunProtocols)$'
 
+mutant scenario-mesh-hop-row-everywhere \
+	"the capability table's HTTP/1.1-mesh-hop row applies to every sidecar pair, so the h2 hop's gRPC steps are skipped" \
+	scenarios/internal/scenario/protocol.go \
+	' || c.meshProtocol != "" && c.meshProtocol != t.MeshProtocol {' \
+	' || c.meshProtocol != "" && false {' \
+	./scenarios/internal/scenario '^TestCapabilities$'
+
+mutant scenario-mesh-protocol-anywhere \
+	"a target's meshProtocol is accepted on any target, where nothing would apply it" \
+	scenarios/internal/scenario/validate.go \
+	'		case !mesh || t.Topology != TopoSidecarPair || t.TLS != TLSMutual:' \
+	'		case false:' \
+	./scenarios/internal/scenario '^TestParseErrors$'
+
+mutant scenario-inbound-app-protocol-unset \
+	"the runner's gRPC steps leave spec.inbound.appProtocol unset, so server sidecars speak HTTP/1.1 to the gRPC echo" \
+	scenarios/internal/runner/topology.go \
+	'		in["appProtocol"] = "grpc"' \
+	'		_ = in // appProtocol unset' \
+	./scenarios/internal/runner '^(TestInboundApp|TestRunProtocols)$'
+
+mutant scenario-mesh-protocol-unset \
+	"the runner never writes a target's meshProtocol into the client sidecar's spec.http, so the h1hop pair multiplexes over h2 too" \
+	scenarios/internal/runner/topology.go \
+	'		proxy["http"] = map[string]any{"meshProtocol": spec.MeshProtocol}' \
+	'		_ = spec // meshProtocol not written' \
+	./scenarios/internal/runner '^TestPairMeshHop$'
+
+mutant kube-mesh-protocol-silent \
+	"a kind run drops a target's HTTP/1.1 mesh hop without saying so" \
+	scenarios/internal/kube/plan.go \
+	'			if t.MeshProtocol == scenario.ProtocolHTTP1 {' \
+	'			if false && t.MeshProtocol == scenario.ProtocolHTTP1 {' \
+	./scenarios/internal/kube '^TestMeshProtocolOnKind$'
+
 mutant nginx-h2-listener-missing \
 	"nginx's h2 listener has no http2 parameter, so it speaks HTTP/1.1 to an h2c client" \
 	scenarios/internal/peers/peers.go \

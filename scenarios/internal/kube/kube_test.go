@@ -377,3 +377,21 @@ func TestProtocolsOnKind(t *testing.T) {
 		t.Errorf("h2 only: %v", err)
 	}
 }
+
+// TestMeshProtocolOnKind: an HTTP/1.1 mesh hop is a loopback target; on
+// kind the one mesh offers h2, and the plan says so.
+func TestMeshProtocolOnKind(t *testing.T) {
+	sc := *load(t, "scenarios/default.yaml")
+	pair := scenario.Target{Name: "pair", Kind: scenario.KindMeshproxy, Topology: scenario.TopoSidecarPair, TLS: scenario.TLSMutual, MeshProtocol: scenario.ProtocolH2}
+	h1hop := pair
+	h1hop.Name, h1hop.MeshProtocol = "pair-h1hop", scenario.ProtocolHTTP1
+	sc.Targets = []scenario.Target{{Name: "direct", Kind: scenario.KindDirect, Topology: scenario.TopoDirect}, pair, h1hop}
+	p, err := BuildPlan(&sc, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(p.Warnings, "\n"); !strings.Contains(w, "target pair-h1hop's meshProtocol http/1.1 runs on loopback only") ||
+		strings.Count(w, "meshProtocol") != 1 {
+		t.Errorf("warnings: %s", w)
+	}
+}

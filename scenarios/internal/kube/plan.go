@@ -285,6 +285,10 @@ func (p *Plan) mapTargets(warn func(string)) {
 			if len(t.Split) > 0 {
 				split = append(split, t.Name)
 			}
+			if t.MeshProtocol == scenario.ProtocolHTTP1 {
+				// The mesh's sidecars share one config: no target of its own.
+				warn(fmt.Sprintf("target %s's meshProtocol %s runs on loopback only; on kind every meshproxy mesh hop offers h2 (meshproxy's default)", t.Name, t.MeshProtocol))
+			}
 		default:
 			warn(fmt.Sprintf("target %s (%s) does not run on kind: peers are measured on loopback", t.Name, t.Kind))
 		}

@@ -395,6 +395,7 @@ func (tp *topology) runPodProxy(ctx context.Context, pod string, p netns.Pod, na
 	} else {
 		proxy["outbound"] = map[string]any{"address": "127.0.0.1:" + strconv.Itoa(outboundPort)}
 	}
+	meshHTTP(proxy, spec)
 	cfg, err := tp.writeProxyConfig(name, proxy, id, objs)
 	if err != nil {
 		return nil, err

@@ -2,10 +2,16 @@ package runner
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/meshbench/meshbench/results/schema"
 	"github.com/meshbench/meshbench/scenarios/internal/scenario"
@@ -54,7 +60,8 @@ load: {rates: [10]}
 targets:
   - {name: direct, kind: direct}
   - {name: mp, kind: meshproxy}
-  - {name: pair, kind: meshproxy, topology: sidecar-pair}
+  - {name: pair, kind: meshproxy, topology: sidecar-pair, tls: mtls}
+  - {name: h1hop, kind: meshproxy, topology: sidecar-pair, tls: mtls, meshProtocol: http/1.1}
 `)
 	type row struct{ name, protocol, skip string }
 	var got []row
@@ -62,17 +69,15 @@ targets:
 		got = append(got, row{u.spec.Name, u.protocol, u.skip})
 	}
 	want := []row{
-		{"direct", "http/1.1", ""}, {"mp", "http/1.1", ""}, {"pair", "http/1.1", ""},
-		{"direct-h2", "h2", ""}, {"mp-h2", "h2", ""}, {"pair-h2", "h2", scenario.Unsupported(sc.Targets[2], "h2")},
-		{"direct-grpc", "grpc", ""}, {"mp-grpc", "grpc", scenario.Unsupported(sc.Targets[1], "grpc")}, {"pair-grpc", "grpc", scenario.Unsupported(sc.Targets[2], "grpc")},
+		{"direct", "http/1.1", ""}, {"mp", "http/1.1", ""}, {"pair", "http/1.1", ""}, {"h1hop", "http/1.1", ""},
+		{"direct-h2", "h2", ""}, {"mp-h2", "h2", ""}, {"pair-h2", "h2", ""}, {"h1hop-h2", "h2", ""},
+		{"direct-grpc", "grpc", ""}, {"mp-grpc", "grpc", ""}, {"pair-grpc", "grpc", ""}, {"h1hop-grpc", "grpc", scenario.Unsupported(sc.Targets[3], "grpc")},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("units\n got %v\nwant %v", got, want)
 	}
-	for _, r := range want[5:] {
-		if r.name != "direct-grpc" && !strings.Contains(r.skip, "cannot carry "+r.protocol) {
-			t.Errorf("%s: skip reason %q", r.name, r.skip)
-		}
+	if skip := want[11].skip; !strings.Contains(skip, "cannot carry grpc") {
+		t.Errorf("h1hop-grpc: skip reason %q", skip)
 	}
 	for _, u := range units(sc, true) {
 		if (u.protocol == scenario.ProtocolHTTP1) != (u.skip == "") {
@@ -102,9 +107,13 @@ func TestAddedLatencyPerProtocol(t *testing.T) {
 	}
 }
 
-// TestRunProtocols runs h2 and gRPC on loopback: direct, meshproxy as a
-// client sidecar (h2c in, HTTP/1.1 to the echo), nginx and HAProxy when
-// installed; meshproxy's gRPC steps are skipped, saying why.
+// TestRunProtocols runs h2 and gRPC on loopback through every meshproxy
+// topology with no failed request: a client sidecar (h2c in; HTTP/1.1, or
+// for gRPC h2c, to the echo), a server sidecar (its inbound app marked
+// appProtocol grpc for gRPC), a plaintext pair (h2c between the sidecars
+// for gRPC), an mTLS pair over the multiplexed h2 hop and one over an
+// HTTP/1.1 hop (whose gRPC steps are skipped, saying why), beside direct,
+// nginx and HAProxy when installed.
 func TestRunProtocols(t *testing.T) {
 	sc := parse(t, `
 name: protocols
@@ -120,6 +129,10 @@ load:
 targets:
   - {name: direct, kind: direct}
   - {name: meshproxy, kind: meshproxy}
+  - {name: server, kind: meshproxy, topology: server-sidecar}
+  - {name: pair, kind: meshproxy, topology: sidecar-pair}
+  - {name: pair-mtls, kind: meshproxy, topology: sidecar-pair, tls: mtls}
+  - {name: pair-mtls-h1hop, kind: meshproxy, topology: sidecar-pair, tls: mtls, meshProtocol: http/1.1}
   - {name: nginx, kind: nginx}
   - {name: haproxy, kind: haproxy}
 `)
@@ -132,8 +145,15 @@ targets:
 		t.Logf("%s %s", s.Protocol, stepLine(&s))
 		order = append(order, s.Target)
 	}
-	if want := "direct-h2 meshproxy-h2 nginx-h2 haproxy-h2 direct-grpc meshproxy-grpc nginx-grpc haproxy-grpc"; strings.Join(order, " ") != want {
-		t.Fatalf("steps %v, want %s", order, want)
+	targets := "direct meshproxy server pair pair-mtls pair-mtls-h1hop nginx haproxy"
+	var want []string
+	for _, p := range []string{"h2", "grpc"} {
+		for _, name := range strings.Fields(targets) {
+			want = append(want, name+"-"+p)
+		}
+	}
+	if !slices.Equal(order, want) {
+		t.Fatalf("steps %v, want %v", order, want)
 	}
 	for _, s := range res.Steps {
 		protocol := s.Target[strings.LastIndexByte(s.Target, '-')+1:] // every step here is -h2 or -grpc
@@ -141,9 +161,9 @@ targets:
 			t.Errorf("%s: protocol %q", s.Target, s.Protocol)
 		}
 		switch base := strings.TrimSuffix(s.Target, "-"+protocol); {
-		case s.Target == "meshproxy-grpc":
-			if s.Status != "skipped" || !strings.Contains(s.Error, "cannot carry "+protocol) {
-				t.Errorf("%s: %s %q, want skipped: cannot carry %s", s.Target, s.Status, s.Error, protocol)
+		case s.Target == "pair-mtls-h1hop-grpc":
+			if s.Status != "skipped" || !strings.Contains(s.Error, "meshProtocol http/1.1 cannot carry grpc") {
+				t.Errorf("%s: %s %q, want skipped: cannot carry grpc", s.Target, s.Status, s.Error)
 			}
 		case base == "nginx" || base == "haproxy":
 			if _, err := exec.LookPath(base); err != nil {
@@ -155,19 +175,121 @@ targets:
 			fallthrough
 		default:
 			if s.Status != "ok" {
-				t.Fatalf("%s: %s: %s", s.Target, s.Status, s.Error)
+				t.Errorf("%s: %s: %s", s.Target, s.Status, s.Error)
+				continue
 			}
 			if s.Load.Requests < 250 || s.Load.Errors != 0 || s.Load.UnexpectedStatus != 0 || s.Load.LatencyUS.P50 <= 0 {
 				t.Errorf("%s: load %+v", s.Target, s.Load)
 			}
-			if base != "direct" && (s.AddedLatencyUS == nil || len(s.Proxies) != 1) {
-				t.Errorf("%s: added latency %v, %d proxies", s.Target, s.AddedLatencyUS, len(s.Proxies))
+			proxies := 1
+			if strings.HasPrefix(base, "pair") {
+				proxies = 2
+			}
+			if base != "direct" && (s.AddedLatencyUS == nil || len(s.Proxies) != proxies) {
+				t.Errorf("%s: added latency %v, %d proxies, want %d", s.Target, s.AddedLatencyUS, len(s.Proxies), proxies)
 			}
 		}
 	}
 	if s := strays(t); len(s) > 0 {
 		t.Fatalf("processes left after the run:\n%s", strings.Join(s, "\n"))
 	}
+}
+
+// A gRPC step's server sidecars say appProtocol grpc for the app behind
+// the inbound listener (the echo answers gRPC over HTTP/2 only); other
+// steps leave it unset, so meshproxy speaks HTTP/1.1 to the app.
+func TestInboundApp(t *testing.T) {
+	for _, tt := range []struct{ protocol, want string }{
+		{scenario.ProtocolHTTP1, ""}, {scenario.ProtocolH2, ""}, {scenario.ProtocolGRPC, "grpc"},
+	} {
+		in := inboundApp("127.0.0.1:9", tt.protocol)
+		if got, _ := in["appProtocol"].(string); got != tt.want || in["app"] != "127.0.0.1:9" {
+			t.Errorf("%s: inbound %v, want appProtocol %q", tt.protocol, in, tt.want)
+		}
+	}
+}
+
+// TestPairMeshHop starts two mTLS pairs, one per meshProtocol, sends each
+// concurrent HTTP/1.1 requests, and reads from the server sidecar how the
+// client sidecar reached it: over HTTP/2 (the h2 hop multiplexes every
+// request onto one connection per event loop) or never over HTTP/2.
+func TestPairMeshHop(t *testing.T) {
+	sc := parse(t, `
+name: hop
+load: {rates: [10]}
+targets:
+  - {name: direct, kind: direct}
+  - {name: h2hop, kind: meshproxy, topology: sidecar-pair, tls: mtls, eventLoops: 1}
+  - {name: h1hop, kind: meshproxy, topology: sidecar-pair, tls: mtls, eventLoops: 1, meshProtocol: http/1.1}
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sup := &supervisor{dir: t.TempDir()}
+	defer sup.stopAll(5 * time.Second)
+	tp := &topology{sc: sc, bin: bins, sup: sup, work: t.TempDir(), versions: map[string]string{}}
+	if err := tp.startBackends(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		target int
+		h2     bool
+	}{{1, true}, {2, false}} {
+		spec := sc.Targets[tt.target]
+		tg := tp.start(ctx, spec, scenario.ProtocolHTTP1)
+		if tg.failed != "" || tg.skipped != "" {
+			t.Fatalf("%s: failed %q, skipped %q", spec.Name, tg.failed, tg.skipped)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 40)
+		for range 40 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequestWithContext(ctx, "GET", tg.url, nil)
+				req.Host = tg.host
+				resp, err := http.DefaultClient.Do(req)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("%s: %v", spec.Name, err)
+			}
+		}
+		// t.admins: the client sidecar, then the server sidecar.
+		resp, err := http.Get("http://" + tg.admins[1] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		n := metricTotal(string(text), "meshproxy_http2_connections_total")
+		if got := n > 0; got != tt.h2 || n < 0 {
+			t.Errorf("%s (meshProtocol %s): the server sidecar counted %v HTTP/2 connections, want HTTP/2 %v", spec.Name, spec.MeshProtocol, n, tt.h2)
+		}
+	}
+}
+
+// metricTotal is the value of an unlabelled counter in a Prometheus
+// exposition, -1 when absent.
+func metricTotal(text, name string) float64 {
+	for line := range strings.SplitSeq(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
 
 // A gRPC unit's meshproxy config marks the backends' Service ports h2c

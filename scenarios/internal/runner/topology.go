@@ -247,14 +247,14 @@ func (tp *topology) startMeshproxy(ctx context.Context, t *target) error {
 		if len(t.spec.Split) > 0 {
 			objs = append(objs, anySlice(tp.sc.Objects)...)
 		}
-		p, ports, err := tp.runProxy(ctx, t.spec.Name+"-client", t.spec, proxyPorts{outbound: 1}, "", "", objs)
+		p, ports, err := tp.runProxy(ctx, t.spec.Name+"-client", t.spec, proxyPorts{outbound: 1}, nil, "", objs)
 		if err != nil {
 			return err
 		}
 		t.proxies, t.names, t.admins = []*process{p}, []string{"client-sidecar"}, []string{adminAddr(ports)}
 		t.url = fmt.Sprintf("http://127.0.0.1:%d%s", ports.outbound, tp.sc.Load.Path)
 	case scenario.TopoServerSidecar:
-		p, ports, err := tp.runProxy(ctx, t.spec.Name+"-server", t.spec, proxyPorts{inbound: 1}, app, "", nil)
+		p, ports, err := tp.runProxy(ctx, t.spec.Name+"-server", t.spec, proxyPorts{inbound: 1}, inboundApp(app, t.protocol), "", nil)
 		if err != nil {
 			return err
 		}
@@ -280,7 +280,7 @@ func (tp *topology) startMeshproxy(ctx context.Context, t *target) error {
 			if len(echoes) > 1 {
 				name, pname = fmt.Sprintf("%s-%d", name, i+1), fmt.Sprintf("%s-%d", pname, i+1)
 			}
-			srv, sports, err := tp.runProxy(ctx, name, t.spec, proxyPorts{inbound: 1}, e.addr, serverID, nil)
+			srv, sports, err := tp.runProxy(ctx, name, t.spec, proxyPorts{inbound: 1}, inboundApp(e.addr, t.protocol), serverID, nil)
 			if err != nil {
 				return err
 			}
@@ -302,7 +302,7 @@ func (tp *topology) startMeshproxy(ctx context.Context, t *target) error {
 			objs = append(objs, soakRoute(svc, tp.backend(svc).Port, 0))
 		}
 		t.client = t.spec.Name + "-client"
-		cli, cports, err := tp.runProxy(ctx, t.client, t.spec, proxyPorts{outbound: 1}, "", clientID, objs)
+		cli, cports, err := tp.runProxy(ctx, t.client, t.spec, proxyPorts{outbound: 1}, nil, clientID, objs)
 		if err != nil {
 			return err
 		}
@@ -319,8 +319,7 @@ func (tp *topology) startMeshproxy(ctx context.Context, t *target) error {
 // appProtocolH2C marks every Service port in objs (generated ones, never
 // the scenario's own objects) appProtocol kubernetes.io/h2c: that is how
 // meshproxy learns to speak HTTP/2 to the endpoints, which gRPC needs end
-// to end. (The capability table keeps meshproxy's gRPC steps skipped until
-// its HTTP/2 upstream is switched on there.)
+// to end. (Over an mTLS hop the ALPN offer decides instead.)
 func appProtocolH2C(objs []any) {
 	for _, o := range objs {
 		m, _ := o.(map[string]any)
@@ -442,10 +441,32 @@ func splitAddr(a string) (string, int) {
 	return a, 0
 }
 
+// inboundApp is spec.inbound without its address: the application behind
+// the inbound listener at addr, and for gRPC steps appProtocol grpc, since
+// the echo answers gRPC only over HTTP/2 and meshproxy speaks HTTP/1.1 to
+// an app that does not say otherwise.
+func inboundApp(addr, protocol string) map[string]any {
+	in := map[string]any{"app": addr}
+	if protocol == scenario.ProtocolGRPC {
+		in["appProtocol"] = "grpc"
+	}
+	return in
+}
+
+// meshHTTP sets spec.http.meshProtocol from the target's meshProtocol
+// (set for mTLS pairs only) on a proxy with an outbound listener: the
+// client sidecar's ALPN offer on the mesh hop.
+func meshHTTP(proxy map[string]any, spec scenario.Target) {
+	if spec.MeshProtocol != "" && proxy["outbound"] != nil {
+		proxy["http"] = map[string]any{"meshProtocol": spec.MeshProtocol}
+	}
+}
+
 // runProxy writes a meshproxy config (the Proxy document, then objs) and
-// starts it. want says which listeners to open (non-zero fields); app is
-// the inbound listener's application; id is "ns/sa" for mTLS.
-func (tp *topology) runProxy(ctx context.Context, name string, spec scenario.Target, want proxyPorts, app, id string, objs []any) (*process, proxyPorts, error) {
+// starts it. want says which listeners to open (non-zero fields); inbound
+// is the inbound listener's spec without its address (inboundApp); id is
+// "ns/sa" for mTLS.
+func (tp *topology) runProxy(ctx context.Context, name string, spec scenario.Target, want proxyPorts, inbound map[string]any, id string, objs []any) (*process, proxyPorts, error) {
 	var ports proxyPorts
 	var err error
 	if ports.admin, err = freePort(); err != nil {
@@ -465,8 +486,10 @@ func (tp *topology) runProxy(ctx context.Context, name string, spec scenario.Tar
 		if ports.inbound, err = freePort(); err != nil {
 			return nil, ports, err
 		}
-		proxy["inbound"] = map[string]any{"address": "127.0.0.1:" + strconv.Itoa(ports.inbound), "app": app}
+		inbound["address"] = "127.0.0.1:" + strconv.Itoa(ports.inbound)
+		proxy["inbound"] = inbound
 	}
+	meshHTTP(proxy, spec)
 	cfg, err := tp.writeProxyConfig(name, proxy, id, objs)
 	if err != nil {
 		return nil, ports, err

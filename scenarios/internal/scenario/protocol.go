@@ -18,6 +18,10 @@ const (
 // AllProtocols lists them in the order a scenario's list is measured.
 var AllProtocols = []string{ProtocolHTTP1, ProtocolH2, ProtocolGRPC}
 
+// MeshProtocols are the values of a target's meshProtocol: what an mTLS
+// pair's client sidecar offers on the mesh hop.
+var MeshProtocols = []string{ProtocolH2, ProtocolHTTP1}
+
 // GRPCMethod is the call a grpc step makes: the echo's unary method
 // (scenarios/echo GRPCUnary, meshload's -grpc-method default), which
 // answers with the request message.
@@ -55,43 +59,49 @@ func (p *Protocols) UnmarshalJSON(data []byte) error {
 // Has reports whether p lists protocol.
 func (p Protocols) Has(protocol string) bool { return slices.Contains(p, protocol) }
 
-// capability is what one kind of target (in one topology; "" for any) can
-// carry, and why not the others.
+// capability is what one kind of target (in one topology, over one mesh
+// hop protocol; "" for any) can carry, and why not the others.
 type capability struct {
-	kind, topology string
-	protocols      []string
-	why            string
+	kind, topology, meshProtocol string
+	protocols                    []string
+	why                          string
 }
 
-const whyMeshproxy = "meshproxy's gRPC path (HTTP/2 to the echo) is not switched on here yet"
+// whyMeshHopHTTP1: measured, every call through such a pair ended with
+// grpc-status 13 (INTERNAL) at the client, its trailers lost on the hop.
+const whyMeshHopHTTP1 = "gRPC's trailers (grpc-status) do not cross an HTTP/1.1 mesh hop: meshproxy passes trailers on to HTTP/2 peers only (use meshProtocol h2)"
 
 // capabilities is the one table of which target carries which protocol;
-// validation and the runner both read it through Unsupported. meshproxy
-// accepts h2c from clients and forwards it to HTTP/1.1 endpoints, so h2
-// passes one sidecar. gRPC needs HTTP/2 end to end: the runner marks the
-// backends' Service ports appProtocol kubernetes.io/h2c for meshproxy's
-// gRPC steps, and once meshproxy carries gRPC in a topology, adding
-// ProtocolGRPC (and for the pair ProtocolH2) to that row is the whole
-// change.
+// validation and the runner both read it through Unsupported, first match
+// wins. meshproxy accepts h2c from clients and speaks HTTP/2 to endpoints
+// that say so: for gRPC steps the runner marks the backends' Service ports
+// appProtocol kubernetes.io/h2c (client sidecar, and the pair's hop when it
+// is plaintext) and sets spec.inbound.appProtocol: grpc on server sidecars,
+// so every hop of a gRPC call is HTTP/2. h2 steps are h2c in and HTTP/1.1
+// to the echo; across an mTLS pair's hop the client sidecar offers h2 by
+// ALPN and multiplexes (meshProtocol h2), or speaks HTTP/1.1 (meshProtocol
+// http/1.1), which carries h2 steps (HTTP/1.1 to the server sidecar) but
+// not gRPC.
 var capabilities = []capability{
-	{KindDirect, "", AllProtocols, ""},
-	{KindMeshproxy, TopoClientSidecar, []string{ProtocolHTTP1, ProtocolH2}, whyMeshproxy},
-	{KindMeshproxy, TopoServerSidecar, []string{ProtocolHTTP1, ProtocolH2}, whyMeshproxy},
-	{KindMeshproxy, TopoSidecarPair, []string{ProtocolHTTP1}, "the sidecar pair is measured over HTTP/1.1 only until meshproxy carries HTTP/2 across the mesh hop"},
+	{KindDirect, "", "", AllProtocols, ""},
+	{KindMeshproxy, TopoClientSidecar, "", AllProtocols, ""},
+	{KindMeshproxy, TopoServerSidecar, "", AllProtocols, ""},
+	{KindMeshproxy, TopoSidecarPair, ProtocolHTTP1, []string{ProtocolHTTP1, ProtocolH2}, whyMeshHopHTTP1},
+	{KindMeshproxy, TopoSidecarPair, "", AllProtocols, ""},
 	// h2: an h2c listener, HTTP/1.1 with keep-alive to the echo (as
 	// meshproxy does); grpc: an h2c listener and HTTP/2 to the echo
 	// (package peers).
-	{"nginx", "", AllProtocols, ""},
-	{"haproxy", "", AllProtocols, ""},
-	{"envoy", "", []string{ProtocolHTTP1}, "the Envoy peer is configured for HTTP/1 only (codec_type HTTP1)"},
-	{"linkerd2-proxy", "", []string{ProtocolHTTP1}, "linkerd2-proxy cannot run as a one-hop peer at all"},
+	{"nginx", "", "", AllProtocols, ""},
+	{"haproxy", "", "", AllProtocols, ""},
+	{"envoy", "", "", []string{ProtocolHTTP1}, "the Envoy peer is configured for HTTP/1 only (codec_type HTTP1)"},
+	{"linkerd2-proxy", "", "", []string{ProtocolHTTP1}, "linkerd2-proxy cannot run as a one-hop peer at all"},
 }
 
 // Unsupported returns why target t cannot carry protocol, or "" when it
 // can. t's topology must be set (defaults applied).
 func Unsupported(t Target, protocol string) string {
 	for _, c := range capabilities {
-		if c.kind != t.Kind || c.topology != "" && c.topology != t.Topology {
+		if c.kind != t.Kind || c.topology != "" && c.topology != t.Topology || c.meshProtocol != "" && c.meshProtocol != t.MeshProtocol {
 			continue
 		}
 		if slices.Contains(c.protocols, protocol) {
@@ -100,6 +110,9 @@ func Unsupported(t Target, protocol string) string {
 		where := "kind " + t.Kind
 		if c.topology != "" {
 			where += " with topology " + t.Topology
+		}
+		if c.meshProtocol != "" {
+			where += " and meshProtocol " + t.MeshProtocol
 		}
 		return fmt.Sprintf("%s cannot carry %s: %s", where, protocol, c.why)
 	}

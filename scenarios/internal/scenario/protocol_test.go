@@ -13,30 +13,32 @@ import (
 func TestCapabilities(t *testing.T) {
 	const h1, h2, grpc = ProtocolHTTP1, ProtocolH2, ProtocolGRPC
 	tests := []struct {
-		kind, topology string
-		carries        []string
+		kind, topology, meshProtocol string
+		carries                      []string
 	}{
-		{KindDirect, TopoDirect, []string{h1, h2, grpc}},
-		{KindMeshproxy, TopoClientSidecar, []string{h1, h2}},
-		{KindMeshproxy, TopoServerSidecar, []string{h1, h2}},
-		{KindMeshproxy, TopoSidecarPair, []string{h1}},
-		{"nginx", TopoOneHop, []string{h1, h2, grpc}},
-		{"haproxy", TopoOneHop, []string{h1, h2, grpc}},
-		{"envoy", TopoOneHop, []string{h1}},
-		{"linkerd2-proxy", TopoOneHop, []string{h1}},
+		{KindDirect, TopoDirect, "", []string{h1, h2, grpc}},
+		{KindMeshproxy, TopoClientSidecar, "", []string{h1, h2, grpc}},
+		{KindMeshproxy, TopoServerSidecar, "", []string{h1, h2, grpc}},
+		{KindMeshproxy, TopoSidecarPair, "", []string{h1, h2, grpc}}, // tls none
+		{KindMeshproxy, TopoSidecarPair, h2, []string{h1, h2, grpc}},
+		{KindMeshproxy, TopoSidecarPair, h1, []string{h1, h2}},
+		{"nginx", TopoOneHop, "", []string{h1, h2, grpc}},
+		{"haproxy", TopoOneHop, "", []string{h1, h2, grpc}},
+		{"envoy", TopoOneHop, "", []string{h1}},
+		{"linkerd2-proxy", TopoOneHop, "", []string{h1}},
 	}
 	for _, tt := range tests {
-		target := Target{Name: "t", Kind: tt.kind, Topology: tt.topology}
+		target := Target{Name: "t", Kind: tt.kind, Topology: tt.topology, MeshProtocol: tt.meshProtocol}
 		if got := Carries(target); !slices.Equal(got, tt.carries) {
-			t.Errorf("%s %s carries %v, want %v", tt.kind, tt.topology, got, tt.carries)
+			t.Errorf("%s %s %s carries %v, want %v", tt.kind, tt.topology, tt.meshProtocol, got, tt.carries)
 		}
 		for _, p := range AllProtocols {
 			why := Unsupported(target, p)
 			switch {
 			case slices.Contains(tt.carries, p) && why != "":
-				t.Errorf("%s %s, %s: %q, want carried", tt.kind, tt.topology, p, why)
+				t.Errorf("%s %s %s, %s: %q, want carried", tt.kind, tt.topology, tt.meshProtocol, p, why)
 			case !slices.Contains(tt.carries, p) && (!strings.Contains(why, tt.kind) || !strings.Contains(why, "cannot carry "+p+": ")):
-				t.Errorf("%s %s, %s: %q, want why, naming the kind and the protocol", tt.kind, tt.topology, p, why)
+				t.Errorf("%s %s %s, %s: %q, want why, naming the kind and the protocol", tt.kind, tt.topology, tt.meshProtocol, p, why)
 			}
 		}
 	}

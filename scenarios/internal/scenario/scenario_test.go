@@ -150,7 +150,7 @@ func TestParseErrors(t *testing.T) {
 		{"two documents", ok + "---\nname: y\n", "x.yaml:4: a second YAML document (a scenario file holds exactly one; remove the '---')"},
 		{"unknown field", ok + "nmae: y\n", "x.yaml:4: nmae: unknown field (here: name, description, mode, protocol, load, cpus, backends, targets, objects, soak)"},
 		{"unknown nested field", ok + "  conections: 3\n", "x.yaml:4: load.conections: unknown field (in load: rates, connections, duration, warmup, repetitions, timeout, payload, requestBody, streams, protocolRates, service, path, minSuccess)"},
-		{"unknown target field", ok + "targets:\n  - {name: direct, kind: direct, service: echo}\n", "x.yaml:5: targets[0].service: unknown field (in targets[0]: name, kind, topology, tls, eventLoops, split, tolerance)"},
+		{"unknown target field", ok + "targets:\n  - {name: direct, kind: direct, service: echo}\n", "x.yaml:5: targets[0].service: unknown field (in targets[0]: name, kind, topology, tls, meshProtocol, eventLoops, split, tolerance)"},
 		{"duplicate key", ok + "name: y\n", "x.yaml:4: name: duplicate key (first at line 1)"},
 		{"merge key", ok + "backends:\n  - <<: {name: a}\n", "x.yaml:5: backends[0]: merge keys (<<) are not supported; write the fields out"},
 		{"duration without unit", ok + "  duration: 10\n", `x.yaml:4: load.duration 10: want a Go duration with a unit, such as "10s" or "500ms" (a bare number has none)`},
@@ -202,14 +202,12 @@ func TestParseErrors(t *testing.T) {
 		{"protocol rates type", ok + "  protocolRates: {h2: 5}\nprotocol: [http/1.1, h2]\n", `x.yaml:4: load.protocolRates[h2] 5: want a list`},
 
 		// What each target can carry (the capability table).
-		{"cannot carry grpc", ok + "protocol: grpc\ntargets:\n  - {name: direct, kind: direct}\n  - {name: mp, kind: meshproxy}\n",
-			`x.yaml:7: targets[1] "mp": kind meshproxy with topology client-sidecar cannot carry grpc: meshproxy's gRPC path (HTTP/2 to the echo) is not switched on here yet (remove the target, or measure it with another protocol)`},
-		{"pair cannot carry h2", ok + "protocol: h2\ntargets:\n  - {name: direct, kind: direct}\n  - {name: pair, kind: meshproxy, topology: sidecar-pair, tls: mtls}\n",
-			`x.yaml:7: targets[1] "pair": kind meshproxy with topology sidecar-pair cannot carry h2: the sidecar pair is measured over HTTP/1.1 only until meshproxy carries HTTP/2 across the mesh hop (remove the target, or measure it with another protocol)`},
+		{"HTTP/1.1 hop cannot carry grpc", ok + "protocol: grpc\ntargets:\n  - {name: direct, kind: direct}\n  - {name: pair, kind: meshproxy, topology: sidecar-pair, tls: mtls, meshProtocol: http/1.1}\n",
+			`x.yaml:7: targets[1] "pair": kind meshproxy with topology sidecar-pair and meshProtocol http/1.1 cannot carry grpc: ` + whyMeshHopHTTP1 + ` (remove the target, or measure it with another protocol)`},
 		{"envoy cannot carry h2", ok + "protocol: h2\ntargets:\n  - {name: direct, kind: direct}\n  - {name: e, kind: envoy}\n",
 			`x.yaml:7: targets[1] "e": kind envoy cannot carry h2: the Envoy peer is configured for HTTP/1 only (codec_type HTTP1) (remove the target, or measure it with another protocol)`},
-		{"carries none", ok + "protocol: [h2, grpc]\ntargets:\n  - {name: direct, kind: direct}\n  - {name: pair, kind: meshproxy, topology: sidecar-pair}\n",
-			`x.yaml:7: targets[1] "pair": carries none of the scenario's protocols: kind meshproxy with topology sidecar-pair cannot carry h2: the sidecar pair is measured over HTTP/1.1 only until meshproxy carries HTTP/2 across the mesh hop; kind meshproxy with topology sidecar-pair cannot carry grpc: the sidecar pair is measured over HTTP/1.1 only until meshproxy carries HTTP/2 across the mesh hop`},
+		{"carries none", ok + "protocol: [h2, grpc]\ntargets:\n  - {name: direct, kind: direct}\n  - {name: e, kind: envoy}\n",
+			`x.yaml:7: targets[1] "e": carries none of the scenario's protocols: kind envoy cannot carry h2: the Envoy peer is configured for HTTP/1 only (codec_type HTTP1); kind envoy cannot carry grpc: the Envoy peer is configured for HTTP/1 only (codec_type HTTP1)`},
 		{"step names collide", ok + "protocol: [http/1.1, h2]\ntargets:\n  - {name: direct, kind: direct}\n  - {name: n, kind: nginx}\n  - {name: n-h2, kind: haproxy}\n",
 			`x.yaml:8: targets[2].name "n-h2": its http/1.1 steps are named n-h2, as are the h2 steps of targets[1]; rename one`},
 
@@ -269,6 +267,10 @@ func TestParseErrors(t *testing.T) {
 		{"topology direct", ok + "targets:\n  - {name: d, kind: direct, topology: one-hop}\n", `x.yaml:5: targets[0].topology "one-hop": only meshproxy targets choose a topology; kind direct is always direct`},
 		{"tls value", ok + "targets:\n  - {name: d, kind: direct}\n  - {name: m, kind: meshproxy, tls: tls}\n", `x.yaml:6: targets[1].tls "tls": want none or mtls`},
 		{"tls without pair", ok + "targets:\n  - {name: d, kind: direct}\n  - {name: m, kind: meshproxy, tls: mtls}\n", `x.yaml:6: targets[1].tls "mtls": needs kind meshproxy with topology sidecar-pair (mutual TLS runs between the two sidecars of a pair)`},
+		{"meshProtocol value", ok + "targets:\n  - {name: d, kind: direct}\n  - {name: m, kind: meshproxy, topology: sidecar-pair, tls: mtls, meshProtocol: h2c}\n", `x.yaml:6: targets[1].meshProtocol "h2c": want h2 or http/1.1`},
+		{"meshProtocol without mtls", ok + "targets:\n  - {name: d, kind: direct}\n  - {name: m, kind: meshproxy, topology: sidecar-pair, meshProtocol: http/1.1}\n", `x.yaml:6: targets[1].meshProtocol "http/1.1": needs kind meshproxy with topology sidecar-pair and tls mtls (it is what the client sidecar offers by ALPN on the mTLS hop)`},
+		{"meshProtocol one sidecar", ok + "targets:\n  - {name: d, kind: direct}\n  - {name: m, kind: meshproxy, meshProtocol: h2}\n", `x.yaml:6: targets[1].meshProtocol "h2": needs kind meshproxy with topology sidecar-pair and tls mtls (it is what the client sidecar offers by ALPN on the mTLS hop)`},
+		{"meshProtocol peer", ok + "targets:\n  - {name: d, kind: direct}\n  - {name: n, kind: nginx, meshProtocol: http/1.1}\n", `x.yaml:6: targets[1].meshProtocol "http/1.1": needs kind meshproxy with topology sidecar-pair and tls mtls (it is what the client sidecar offers by ALPN on the mTLS hop)`},
 		{"event loops range", ok + "targets:\n  - {name: d, kind: direct}\n  - {name: m, kind: meshproxy, eventLoops: 257}\n", `x.yaml:6: targets[1].eventLoops 257: want 0-256 (0: one per core)`},
 		{"event loops peer", ok + "targets:\n  - {name: d, kind: direct}\n  - {name: h, kind: haproxy, eventLoops: 2}\n", `x.yaml:6: targets[1].eventLoops 2: only for kind meshproxy`},
 
@@ -463,7 +465,7 @@ func TestShippedScenarios(t *testing.T) {
 		duration      time.Duration
 		reps          int
 	}{
-		{"default", "direct,meshproxy,meshproxy-pair-mtls,split-90-10,nginx,haproxy", []float64{1000, 10000}, 10 * time.Second, 3},
+		{"default", "direct,meshproxy,meshproxy-pair-mtls,meshproxy-pair-mtls-h1hop,split-90-10,nginx,haproxy", []float64{1000, 10000}, 10 * time.Second, 3},
 		{"gate", "direct,meshproxy,meshproxy-pair-mtls", []float64{1000}, 10 * time.Second, 5},
 		{"split", "direct,split-90-10", []float64{2000}, 5 * time.Second, 1},
 		{"quick", "direct,meshproxy", []float64{500}, time.Second, 1},

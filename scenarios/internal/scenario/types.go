@@ -236,6 +236,13 @@ type Target struct {
 	// TLS between the sidecars of a pair: "none" (default) or "mtls"
 	// (only with kind meshproxy, topology sidecar-pair).
 	TLS string `yaml:"tls" json:"tls"`
+	// MeshProtocol is what the client sidecar of an mTLS pair offers on
+	// the mesh hop (meshproxy's spec.http.meshProtocol): "h2" (default for
+	// such a pair: one multiplexed HTTP/2 connection per event loop) or
+	// "http/1.1" (a connection per request in flight). Only with kind
+	// meshproxy, topology sidecar-pair and tls mtls, so two targets can
+	// compare the two hops in one run.
+	MeshProtocol string `yaml:"meshProtocol" json:"meshProtocol,omitempty"`
 	// EventLoops for meshproxy (0, the default: one per core); 0-256.
 	// Other kinds may not set it (other than to 0).
 	EventLoops int `yaml:"eventLoops" json:"eventLoops"`

@@ -32,6 +32,9 @@ const (
 	DefaultTolerance   = 0.02
 	DefaultMinSuccess  = Percent(100)
 	DefaultStreams     = 1
+	// DefaultMeshProtocol is an mTLS pair's meshProtocol, as meshproxy's
+	// own default.
+	DefaultMeshProtocol = ProtocolH2
 
 	// Soak defaults (see the field comments of Soak).
 	DefaultSoakReload          = 10 * time.Second
@@ -153,6 +156,10 @@ func (d *decoder) defaults(s *Scenario) {
 		t, p := &s.Targets[i], item("targets", i)
 		str(p+".topology", &t.Topology, DefaultTopology(t.Kind))
 		str(p+".tls", &t.TLS, DefaultTLS)
+		if t.Kind == KindMeshproxy && t.Topology == TopoSidecarPair && t.TLS == TLSMutual {
+			// Recorded in the result's spec: which hop a pair was measured over.
+			str(p+".meshProtocol", &t.MeshProtocol, DefaultMeshProtocol)
+		}
 		if d.set[p+".split"] && !d.set[p+".tolerance"] {
 			t.Tolerance = DefaultTolerance
 		}
@@ -416,6 +423,13 @@ func (d *decoder) validateTargets(s *Scenario, backends map[string]int) {
 			d.errorf(p+".tls", q(t.TLS), "want %s or %s", TLSNone, TLSMutual)
 		case t.TLS == TLSMutual && (!mesh || t.Topology != TopoSidecarPair):
 			d.errorf(p+".tls", q(t.TLS), "needs kind meshproxy with topology %s (mutual TLS runs between the two sidecars of a pair)", TopoSidecarPair)
+		}
+		switch {
+		case !d.set[p+".meshProtocol"]:
+		case !slices.Contains(MeshProtocols, t.MeshProtocol):
+			d.errorf(p+".meshProtocol", q(t.MeshProtocol), "want %s", oneOf(MeshProtocols...))
+		case !mesh || t.Topology != TopoSidecarPair || t.TLS != TLSMutual:
+			d.errorf(p+".meshProtocol", q(t.MeshProtocol), "needs kind meshproxy with topology %s and tls %s (it is what the client sidecar offers by ALPN on the mTLS hop)", TopoSidecarPair, TLSMutual)
 		}
 		switch {
 		case !between(t.EventLoops, 0, MaxEventLoops):
