@@ -22,7 +22,7 @@ AFTER=${AFTER:-HEAD}
 ROUNDS=${ROUNDS:-6}
 TAG=${TAG:-}
 BENCHTIME=${BENCHTIME:-1s}
-BENCH=${BENCH:-RealPath|Forward1KiB\$}
+BENCH=${BENCH:-^BenchmarkRealPath|Forward1KiB\$}
 PKGS=${PKGS:-./proxy/internal/engine ./proxy/internal/sidecar}
 
 # build: one worktree and one test binary per package and variant

@@ -44,7 +44,24 @@ func renderAB(g *GoBench, display string) (string, error) {
 	for _, k := range order {
 		bef, aft := data[k]["before"], data[k]["after"]
 		if bef == nil || aft == nil {
-			return "", fmt.Errorf("%s: %s.%s ran only as one variant", g.Path, path.Base(k.pkg), k.name)
+			// A benchmark that exists on one side only (added or removed
+			// by the change): shown, never compared.
+			one, side := bef, "before only"
+			if one == nil {
+				one, side = aft, "after only"
+			}
+			var ns, al []float64
+			for round, v := range one.ns {
+				ns = append(ns, v)
+				al = append(al, one.allocs[round])
+			}
+			cell := Summarize(ns).format(0)
+			b1, a1 := cell, "–"
+			if bef == nil {
+				b1, a1 = "–", cell
+			}
+			row(&b, "`"+path.Base(k.pkg)+"."+k.name+"`", b1, a1, side, Summarize(al).format(0), fmt.Sprint(len(ns)))
+			continue
 		}
 		var ratios, bns, ans, ba, aa []float64
 		for round, v := range bef.ns {
