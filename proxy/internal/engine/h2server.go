@@ -183,6 +183,17 @@ func (srv *h2Server) flush() {
 func (srv *h2Server) onWritable() {
 	srv.conn.Flushed(srv.d.io.outbound())
 	srv.flush()
+	// An upstream paused because the connection's socket was backed up
+	// (backlog counts it) is not a flow-blocked stream: the codec will not
+	// wake it, so it is resumed here once its backlog is low again.
+	low := srv.d.l.p.flow.low
+	for st := srv.streams.head; st != nil && !srv.d.closed; {
+		next := st.next
+		if !st.finished && st.backlog() <= low {
+			st.ex.resumeResponse()
+		}
+		st = next
+	}
 }
 
 // closed runs when the client connection is gone: every stream ends.
