@@ -256,10 +256,10 @@ type HTTP struct {
 	// headers_with_underscores_action.
 	HeadersWithUnderscores string `yaml:"headersWithUnderscores"`
 	// MeshProtocol is what the proxy offers on mesh hops (mTLS to other
-	// proxies' inbound listeners): "h2" (default) offers h2 and http/1.1 by
-	// ALPN, and requests to an endpoint share one multiplexed HTTP/2
-	// connection per event loop when the peer agrees; "http/1.1" offers
-	// only HTTP/1.1 (one request per connection at a time).
+	// proxies' inbound listeners): "h2" offers h2 and http/1.1 by ALPN, and
+	// requests to an endpoint share one multiplexed HTTP/2 connection per
+	// event loop when the peer agrees; "http/1.1" (default) offers only
+	// HTTP/1.1 (one request per connection at a time).
 	MeshProtocol string `yaml:"meshProtocol"`
 }
 
@@ -287,7 +287,9 @@ const (
 	DefaultDrain            = 15 * time.Second
 
 	DefaultHeadersWithUnderscores = HeadersWithUnderscoresDrop
-	DefaultMeshProtocol           = MeshProtocolH2
+	// DefaultMeshProtocol stays HTTP/1.1 until the multiplexed mesh hop's
+	// flow-control stall under slow readers is fixed (see README).
+	DefaultMeshProtocol = MeshProtocolHTTP1
 )
 
 // DefaultProxySpec returns a ProxySpec with every knob at its default and

@@ -44,6 +44,7 @@ type h2Client struct {
 	tentative bool
 	conn      http2.Conn
 	waiting   []*h2UpStream // attempts queued before the connection was ready
+	live      *h2UpStream   // streams attached to the connection (lprev/lnext)
 	streams   int           // streams with an exchange
 	idle      int64         // monotime the last stream ended
 }
@@ -54,6 +55,8 @@ type h2UpStream struct {
 	c    *h2Client
 	s    *http2.Stream
 	next *h2UpStream // the loop's free list
+
+	lprev, lnext *h2UpStream // h2Client.live
 
 	started    bool  // HEADERS sent
 	reqChunked bool  // the request body is chunked in ex.head: decode it
@@ -85,6 +88,11 @@ func (l *loop) attachH2(ex *exchange, ep *balance.Endpoint, key poolKey) {
 	st.ex, st.c = ex, u.h2
 	ex.up = st
 	u.h2.streams++
+	st.lnext = u.h2.live
+	if st.lnext != nil {
+		st.lnext.lprev = st
+	}
+	u.h2.live = st
 	if u.connected {
 		st.begin()
 		return
@@ -166,6 +174,19 @@ func (c *h2Client) flush() {
 func (c *h2Client) onWritable() {
 	c.conn.Flushed(c.u.io.outbound())
 	c.flush()
+	// A client paused because the connection's socket was backed up
+	// (requestBacklog counts it) is not a flow-blocked stream: the codec
+	// will not wake it, so it is resumed here once the backlog is low.
+	low := c.u.l.p.flow.low
+	for st := c.live; st != nil && !c.u.closed; {
+		next := st.lnext
+		if ex := st.ex; ex != nil && st.started {
+			if n, _ := st.requestBacklog(); n <= low {
+				ex.upstreamWritable()
+			}
+		}
+		st = next
+	}
 }
 
 // closed ends every stream of a connection that is gone (closeConn or the
@@ -432,6 +453,7 @@ func (st *h2UpStream) release() {
 	}
 	c.streams--
 	c.idle = monotime()
+	c.unlink(st)
 	u := c.u
 	if c.streams == 0 && u.l.h2ups[u.key] != u && !u.closed {
 		u.closeConn() // replaced by a newer connection: nothing left on it
@@ -541,6 +563,19 @@ func (st *h2UpStream) finish() {
 	}
 	st.release()
 	ex.responseDone(status)
+}
+
+// unlink takes st off c.live.
+func (c *h2Client) unlink(st *h2UpStream) {
+	if st.lprev != nil {
+		st.lprev.lnext = st.lnext
+	} else if c.live == st {
+		c.live = st.lnext
+	}
+	if st.lnext != nil {
+		st.lnext.lprev = st.lprev
+	}
+	st.lprev, st.lnext = nil, nil
 }
 
 // --- the loop's stream pool ---------------------------------------------------

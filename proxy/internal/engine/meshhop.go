@@ -57,6 +57,7 @@ func (c *h2Client) negotiated(h2 bool) {
 	first := true
 	for _, st := range waiting {
 		ex := st.ex
+		c.unlink(st)
 		l.putH2UpStream(st)
 		if ex == nil {
 			continue

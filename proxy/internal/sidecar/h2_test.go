@@ -238,7 +238,7 @@ func TestMTLSPairMultiplexed(t *testing.T) {
 	}
 
 	t.Run("h2", func(t *testing.T) {
-		sp := startPair(t, p, pairOpts{clientExtra: "  eventLoops: 1\n"})
+		sp := startPair(t, p, pairOpts{clientExtra: "  eventLoops: 1\n  http: {meshProtocol: h2}\n"})
 		load(t, sp.client)
 		text := sp.server.metricsText(t)
 		if v, _ := metricLine(text, "meshproxy_http2_connections_total"); v != "1" {
@@ -272,7 +272,7 @@ func TestMTLSPairMultiplexed(t *testing.T) {
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 		client := startSidecar(t, &mesh{
-			extraProxy: p.identityYAML("web"),
+			extraProxy: p.identityYAML("web") + "  http: {meshProtocol: h2}\n",
 			routes: fmt.Sprintf(`apiVersion: v1
 kind: Service
 metadata: {name: reviews, namespace: default, annotations: {meshbench.dev/identity: %q}}

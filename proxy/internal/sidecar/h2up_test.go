@@ -243,7 +243,7 @@ func TestGRPCThroughPair(t *testing.T) {
 	p.issue("web", spiffeID("default", "web"))
 	p.issue("reviews", spiffeID("default", "reviews"))
 	app := startEcho(t, "app", 100)
-	sp := startPair(t, p, pairOpts{app: app.Addr(), authz: "    appProtocol: grpc\n"})
+	sp := startPair(t, p, pairOpts{app: app.Addr(), authz: "    appProtocol: grpc\n", clientExtra: "  http: {meshProtocol: h2}\n"})
 	cc, err := grpc.NewClient("passthrough:///"+sp.client.out, grpc.WithAuthority("reviews"),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(echo.RawCodec{})))

@@ -153,7 +153,7 @@ func engineOptions(cfg *config.Config, log *slog.Logger) engine.Options {
 	default: // validated: drop
 		o.HeadersWithUnderscores = engine.UnderscoreDrop
 	}
-	o.MeshHTTP2 = sp.HTTP.MeshProtocol != config.MeshProtocolHTTP1
+	o.MeshHTTP2 = sp.HTTP.MeshProtocol == config.MeshProtocolH2
 	if sp.Outbound != nil {
 		o.OutboundAddr = sp.Outbound.Address
 	}

@@ -74,7 +74,7 @@ const wsHandshake = "GET /chat HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nCon
 func TestWebSocket(t *testing.T) {
 	app := startWSApp(t, "")
 	plain := startSidecar(t, &mesh{services: []svc{{name: "chat", ports: []string{portOf(t, app.addr)}}}, extraProxy: flowLimits})
-	pair := startPair(t, pairPKI(t), pairOpts{app: app.addr, serverExtra: flowLimits, clientExtra: flowLimits})
+	pair := startPair(t, pairPKI(t), pairOpts{app: app.addr, serverExtra: flowLimits, clientExtra: flowLimits + "  http: {meshProtocol: h2}\n"})
 	for _, tc := range []struct {
 		name    string
 		addr    string
