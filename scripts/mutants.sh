@@ -420,6 +420,31 @@ mutant inbound-no-h2-alpn \
 	'var serverProtocols = []string{"http/1.1"}' \
 	./proxy/internal/sidecar '^TestMTLSInboundH2$'
 
+mutant h2-server-waits-for-socket \
+	"the HTTP/2 server stops reading after a partial frame, though TLS may hold the rest decrypted" \
+	proxy/internal/engine/h2server.go \
+	'		if n == 0 {
+			// An incomplete frame waits for more bytes. After a partial' \
+	'		if n == 0 || n < len(buf) {
+			// An incomplete frame waits for more bytes. After a partial' \
+	./proxy/internal/sidecar '^TestMTLSH2HopDrainsDecryptedInput$'
+
+mutant h2-client-waits-for-socket \
+	"the HTTP/2 client stops reading after a partial frame, though TLS may hold the rest decrypted" \
+	proxy/internal/engine/h2client.go \
+	'		if n == 0 {
+			// An incomplete frame waits for more bytes; after a partial' \
+	'		if n < len(buf) {
+			// An incomplete frame waits for more bytes; after a partial' \
+	./proxy/internal/sidecar '^TestMTLSH2HopDrainsDecryptedInput$'
+
+mutant mesh-h2-not-default \
+	"a mesh hop offers only HTTP/1.1 unless spec.http.meshProtocol says h2" \
+	proxy/internal/config/types.go \
+	'	DefaultMeshProtocol = MeshProtocolH2' \
+	'	DefaultMeshProtocol = MeshProtocolHTTP1' \
+	./proxy/internal/sidecar '^TestMTLSPairMultiplexed$'
+
 mutant h2-upstream-not-multiplexed \
 	"every exchange to an HTTP/2 endpoint opens its own connection" \
 	proxy/internal/engine/h2client.go \

@@ -258,8 +258,8 @@ type HTTP struct {
 	// MeshProtocol is what the proxy offers on mesh hops (mTLS to other
 	// proxies' inbound listeners): "h2" offers h2 and http/1.1 by ALPN, and
 	// requests to an endpoint share one multiplexed HTTP/2 connection per
-	// event loop when the peer agrees; "http/1.1" (default) offers only
-	// HTTP/1.1 (one request per connection at a time).
+	// event loop when the peer agrees (default, as Linkerd does); "http/1.1"
+	// offers only HTTP/1.1 (one request per connection at a time).
 	MeshProtocol string `yaml:"meshProtocol"`
 }
 
@@ -287,9 +287,7 @@ const (
 	DefaultDrain            = 15 * time.Second
 
 	DefaultHeadersWithUnderscores = HeadersWithUnderscoresDrop
-	// DefaultMeshProtocol stays HTTP/1.1 until the multiplexed mesh hop's
-	// flow-control stall under slow readers is fixed (see README).
-	DefaultMeshProtocol = MeshProtocolHTTP1
+	DefaultMeshProtocol = MeshProtocolH2
 )
 
 // DefaultProxySpec returns a ProxySpec with every knob at its default and

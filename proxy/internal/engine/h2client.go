@@ -146,7 +146,10 @@ func (c *h2Client) onTraffic() {
 			c.closed()
 			return
 		}
-		if n < len(buf) {
+		if n == 0 {
+			// An incomplete frame waits for more bytes; after a partial
+			// take, peek again (TLS may hold decrypted bytes that no
+			// socket event will announce: h2Server.onTraffic).
 			return
 		}
 	}

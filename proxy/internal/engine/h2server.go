@@ -127,8 +127,13 @@ func (srv *h2Server) onTraffic() {
 			srv.closing = true
 		}
 		srv.flush()
-		if n == 0 || n < len(buf) {
-			break // an incomplete frame waits for more bytes
+		if n == 0 {
+			// An incomplete frame waits for more bytes. After a partial
+			// take the loop peeks again rather than waiting for the
+			// socket: over TLS the rest may already be decrypted and held
+			// back only because the plaintext buffer was full, and no
+			// socket event would announce it.
+			break
 		}
 	}
 	if srv.closing {

@@ -219,9 +219,37 @@ func TestMTLSInboundH2(t *testing.T) {
 	}
 }
 
+// TestMTLSH2HopDrainsDecryptedInput: over the multiplexed mTLS hop, bytes
+// crypto/tls has decrypted but the proxy's plaintext buffer could not hold
+// yet arrive with no further socket event, so the HTTP/2 codecs must keep
+// reading after each frame they take, not wait for the socket. A head limit
+// of 1 KiB makes that buffer barely larger than one TLS record, so large
+// bodies both ways run into the case on almost every record.
+func TestMTLSH2HopDrainsDecryptedInput(t *testing.T) {
+	p := newPKI(t)
+	p.issue("web", spiffeID("default", "web"))
+	p.issue("reviews", spiffeID("default", "reviews"))
+	small := "  limits: {maxHeaderBytes: 1024}\n"
+	sp := startPair(t, p, pairOpts{serverExtra: small, clientExtra: small + "  http: {meshProtocol: h2}\n"})
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	for i := 0; i < 3; i++ {
+		resp, got := sp.client.do(t, "POST", "reviews", "/?echo=body", bytes.NewReader(body), nil)
+		if resp.StatusCode != 200 || !bytes.Equal(got, body) {
+			t.Fatalf("round %d: 1 MiB request body: status %d, %d bytes back", i, resp.StatusCode, len(got))
+		}
+		resp, got = sp.client.do(t, "GET", "reviews", "/?size=1048576", nil, nil)
+		if resp.StatusCode != 200 || len(got) != 1<<20 {
+			t.Fatalf("round %d: 1 MiB response body: status %d, %d bytes", i, resp.StatusCode, len(got))
+		}
+	}
+	if v, ok := metricLine(sp.server.metricsText(t), "meshproxy_http2_connections_total"); !ok || v == "0" {
+		t.Errorf("the hop did not speak HTTP/2 (meshproxy_http2_connections_total %q)", v)
+	}
+}
+
 // TestMTLSPairMultiplexed: between two meshproxies, HTTP/1.1 requests from
 // the app travel as streams of one HTTP/2 mTLS connection per client event
-// loop (negotiated by ALPN); with meshProtocol http/1.1 they do not; and a
+// loop (negotiated by ALPN), by default; with meshProtocol http/1.1 they do not; and a
 // peer that offers only http/1.1 gets HTTP/1.1.
 func TestMTLSPairMultiplexed(t *testing.T) {
 	p := newPKI(t)
@@ -237,8 +265,8 @@ func TestMTLSPairMultiplexed(t *testing.T) {
 		}, c.client)
 	}
 
-	t.Run("h2", func(t *testing.T) {
-		sp := startPair(t, p, pairOpts{clientExtra: "  eventLoops: 1\n  http: {meshProtocol: h2}\n"})
+	t.Run("h2 by default", func(t *testing.T) {
+		sp := startPair(t, p, pairOpts{clientExtra: "  eventLoops: 1\n"})
 		load(t, sp.client)
 		text := sp.server.metricsText(t)
 		if v, _ := metricLine(text, "meshproxy_http2_connections_total"); v != "1" {
