@@ -441,9 +441,38 @@ mutant h2-client-waits-for-socket \
 mutant mesh-h2-not-default \
 	"a mesh hop offers only HTTP/1.1 unless spec.http.meshProtocol says h2" \
 	proxy/internal/config/types.go \
-	'	DefaultMeshProtocol = MeshProtocolH2' \
-	'	DefaultMeshProtocol = MeshProtocolHTTP1' \
+	'	DefaultMeshProtocol           = MeshProtocolH2' \
+	'	DefaultMeshProtocol           = MeshProtocolHTTP1' \
 	./proxy/internal/sidecar '^TestMTLSPairMultiplexed$'
+
+mutant h2-no-extended-connect \
+	"the HTTP/2 listeners do not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL (no WebSocket over HTTP/2)" \
+	proxy/internal/engine/h2server.go \
+	'	s.EnableConnectProtocol = true // WebSocket over HTTP/2 (tunnel.go)' \
+	'	s.EnableConnectProtocol = false' \
+	./proxy/internal/sidecar '^TestWebSocketOverH2$'
+
+mutant websocket-accept-unchecked \
+	"a 101 opens the tunnel whatever Sec-WebSocket-Accept it carries for the proxy's key" \
+	proxy/internal/engine/tunnel.go \
+	'	if !ex.wsCheck {' \
+	'	if true {' \
+	./proxy/internal/sidecar '^TestWebSocketOverH2Refusals$'
+
+mutant websocket-h2-early-data-smuggled \
+	"an HTTP/2 WebSocket client's DATA reaches the app before the app agreed to the handshake" \
+	proxy/internal/engine/h2server.go \
+	'	if !ok || st.finished || (ex.websocket && !ex.tunnel) {' \
+	'	if !ok || st.finished {' \
+	./proxy/internal/sidecar '^TestWebSocketOverH2Refusals$'
+
+mutant websocket-h2-early-data-held \
+	"DATA an HTTP/2 WebSocket client sent before the 101 waits for its next DATA" \
+	proxy/internal/engine/h2server.go \
+	'	ex.reqDone = false
+	st.pumpRequest(ex)' \
+	'	ex.reqDone = false' \
+	./proxy/internal/sidecar '^TestWebSocketOverH2$'
 
 mutant h2-upstream-not-multiplexed \
 	"every exchange to an HTTP/2 endpoint opens its own connection" \

@@ -287,7 +287,7 @@ const (
 	DefaultDrain            = 15 * time.Second
 
 	DefaultHeadersWithUnderscores = HeadersWithUnderscoresDrop
-	DefaultMeshProtocol = MeshProtocolH2
+	DefaultMeshProtocol           = MeshProtocolH2
 )
 
 // DefaultProxySpec returns a ProxySpec with every knob at its default and

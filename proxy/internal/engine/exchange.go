@@ -50,8 +50,13 @@ type exchange struct {
 
 	attempts int // connection attempts made
 
-	isHEAD     bool
-	websocket  bool // the request asks to switch to WebSocket (tunnel.go)
+	isHEAD    bool
+	websocket bool // the request asks to switch to WebSocket (tunnel.go)
+	// wsAccept is the Sec-WebSocket-Accept the upstream must answer when
+	// the proxy made the handshake's key itself (an HTTP/2 client's
+	// extended CONNECT, RFC 8441); wsCheck says it did.
+	wsAccept   [webSocketAcceptLen]byte
+	wsCheck    bool
 	tunnel     bool // the upstream agreed: bytes are copied both ways unparsed
 	bodyless   bool // the request had no body (safe to replay on a new connection)
 	reqDone    bool // the request body has been handed to the upstream in full
@@ -142,7 +147,7 @@ func (ex *exchange) reset(t *route.Table, start int64) {
 	ex.series = ex.l.requestSeries(t, ex.inbound, nil, nil)
 	ex.start, ex.deadline, ex.lastActive = start, 0, start
 	ex.attempts = 0
-	ex.isHEAD, ex.websocket, ex.tunnel = false, false, false
+	ex.isHEAD, ex.websocket, ex.tunnel, ex.wsCheck = false, false, false, false
 	ex.bodyless, ex.reqDone = true, true
 	ex.respStarted = false
 	ex.grpc, ex.grpcStatus = false, -1

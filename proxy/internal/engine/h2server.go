@@ -42,10 +42,11 @@ type h2Stream struct {
 
 	view h2ReqView
 
-	reqBuf     []byte // request DATA the upstream could not take yet (within the stream window)
-	owed       int    // request bytes the upstream took but the client was not credited for
-	reqEnd     bool   // END_STREAM received
-	reqChunked bool   // the upstream request is chunked (no content-length)
+	reqBuf     []byte   // request DATA the upstream could not take yet (within the stream window)
+	owed       int      // request bytes the upstream took but the client was not credited for
+	reqEnd     bool     // END_STREAM received
+	reqChunked bool     // the upstream request is chunked (no content-length)
+	wsKey      [24]byte // Sec-WebSocket-Key of an extended CONNECT's handshake (tunnel.go)
 
 	respBuf []byte // response bytes the client's windows did not take yet
 	// trailerBuf holds the response's trailer fields ("name\x00value\x00"
@@ -90,6 +91,7 @@ func (d *downConn) startH2() {
 	p := d.l.p
 	s := http2.DefaultSettings()
 	s.MaxHeaderListSize = uint32(p.opts.MaxHeaderBytes)
+	s.EnableConnectProtocol = true // WebSocket over HTTP/2 (tunnel.go)
 	lim := http2.DefaultLimits()
 	lim.MaxPending = p.opts.MaxBufferedBytes / 4
 	srv.conn.Init(http2.Server, s, lim, srv)
@@ -317,13 +319,20 @@ func (st *h2Stream) start(f *http2.Fields, h *http2.Head, endStream bool) {
 		ex.reply(431, "request_header_too_large")
 		return
 	}
-	method := f.Bytes(h.Method)
-	ex.isHEAD = string(method) == "HEAD"
-	if string(method) == "CONNECT" {
-		ex.reply(501, "connect_not_supported")
-		return
-	}
 	st.view.init(f, h)
+	if string(f.Bytes(h.Method)) == "CONNECT" {
+		// Only RFC 8441's WebSocket handshake: a proxy that tunnels
+		// arbitrary TCP for its clients is not a sidecar's job.
+		if h.Has&http2.PseudoProtocol == 0 || !equalFoldLower(f.Bytes(h.Protocol), "websocket") {
+			ex.reply(501, "connect_unsupported")
+			return
+		}
+		st.view.websocket = true
+		ex.websocket = true
+		ex.reqDone, ex.bodyless = true, true // DATA waits for the 101 (pumpRequest)
+	}
+	method := st.view.Method()
+	ex.isHEAD = string(method) == "HEAD"
 	if st.view.underscores > 0 && d.l.p.opts.HeadersWithUnderscores != UnderscoreAllow {
 		if d.l.p.opts.HeadersWithUnderscores == UnderscoreReject {
 			d.l.p.underscoreRejected.Inc()
@@ -352,8 +361,13 @@ func (st *h2Stream) start(f *http2.Fields, h *http2.Head, endStream bool) {
 		}
 		extra = d.xfcc
 	}
+	var wsKey []byte
+	if ex.websocket {
+		ex.newWebSocketKey(&st.wsKey)
+		wsKey = st.wsKey[:]
+	}
 	var reason string
-	ex.head, st.reqChunked, reason = st.view.appendUpstreamHead(ex.head[:0], d.clientIP, extra,
+	ex.head, st.reqChunked, reason = st.view.appendUpstreamHead(ex.head[:0], d.clientIP, extra, wsKey,
 		d.l.p.opts.HeadersWithUnderscores != UnderscoreAllow, d.inbound && d.io.tls != nil, endStream)
 	if reason != "" {
 		ex.reply(400, reason)
@@ -381,7 +395,7 @@ func (st *h2Stream) requestData(p []byte, end bool) {
 // all it was given.
 func (st *h2Stream) clientStalledBody() bool {
 	n, ok := st.ex.requestBacklog()
-	return !st.reqEnd && ok && n == 0 && len(st.reqBuf) == 0
+	return !st.reqEnd && !st.ex.reqDone && ok && n == 0 && len(st.reqBuf) == 0
 }
 
 // --- the downstream interface ------------------------------------------------
@@ -466,7 +480,31 @@ func (st *h2Stream) cut(ex *exchange) {
 	srv.flush()
 }
 
-func (st *h2Stream) startTunnel(ex *exchange, h *respHead) bool { return false }
+// startTunnel answers a WebSocket extended CONNECT whose upstream agreed
+// (RFC 8441 5): 200 without END_STREAM, with the 101's end-to-end fields
+// (Sec-WebSocket-Protocol, -Extensions) but not its accept value, which
+// belongs to the handshake the proxy made; DATA the client sent early goes
+// up now, and from then on DATA carries the tunnel both ways.
+func (st *h2Stream) startTunnel(ex *exchange, h *respHead) bool {
+	if st.s == nil {
+		return false
+	}
+	c := &st.srv.conn
+	r := h.resp
+	c.StartHeaders(st.s)
+	st.addStatus(200)
+	for i := 0; i < r.NumHeaders; i++ {
+		f := &r.Headers[i]
+		if r.EndToEnd(i) && !equalFoldLower(f.Name.Bytes(h.raw), "sec-websocket-accept") {
+			c.AddHeader(f.Name.Bytes(h.raw), f.Value.Bytes(h.raw), false)
+		}
+	}
+	c.EndHeaders(false)
+	ex.reqDone = false
+	st.pumpRequest(ex)
+	st.srv.flush()
+	return st.s != nil && !st.srv.d.closed
+}
 
 // trailers keeps the response's trailer fields until the body has drained.
 func (st *h2Stream) trailers(ex *exchange, f *http2.Fields) {
@@ -501,8 +539,8 @@ func (st *h2Stream) framesHTTP1() bool { return false }
 // credits the client for what it took.
 func (st *h2Stream) pumpRequest(ex *exchange) {
 	n, ok := ex.requestBacklog()
-	if !ok || st.finished {
-		return
+	if !ok || st.finished || (ex.websocket && !ex.tunnel) {
+		return // a WebSocket's bytes wait for the upstream's 101
 	}
 	high := st.srv.d.l.p.flow.high
 	if len(st.reqBuf) > 0 && n <= high {

@@ -13,10 +13,14 @@ type h2ReqView struct {
 	h           *http2.Head
 	pathEnd     int // :path up to '?'
 	underscores int // regular field names containing '_'
+	// websocket: an extended CONNECT with :protocol websocket (RFC 8441),
+	// routed and forwarded as the GET handshake it stands for.
+	websocket bool
 }
 
 func (v *h2ReqView) init(f *http2.Fields, h *http2.Head) {
 	v.f, v.h = f, h
+	v.websocket = false
 	path := f.Bytes(h.Path)
 	v.pathEnd = len(path)
 	for i, c := range path {
@@ -36,8 +40,16 @@ func (v *h2ReqView) init(f *http2.Fields, h *http2.Head) {
 	}
 }
 
-func (v *h2ReqView) Method() []byte { return v.f.Bytes(v.h.Method) }
-func (v *h2ReqView) Path() []byte   { return v.f.Bytes(v.h.Path)[:v.pathEnd] }
+func (v *h2ReqView) Method() []byte {
+	if v.websocket {
+		return methodGET
+	}
+	return v.f.Bytes(v.h.Method)
+}
+
+var methodGET = []byte("GET")
+
+func (v *h2ReqView) Path() []byte { return v.f.Bytes(v.h.Path)[:v.pathEnd] }
 
 func (v *h2ReqView) Query() []byte {
 	p := v.f.Bytes(v.h.Path)
@@ -76,10 +88,12 @@ func (v *h2ReqView) authority() []byte {
 // chunked" (chunked true). dropUnderscore leaves out names with '_';
 // dropXFCC leaves out x-forwarded-client-cert (the proxy sets its own on
 // an mTLS inbound hop). A name HTTP/1.1 cannot carry, or a Host field that
-// differs from :authority, returns a non-empty reason for a 400.
-func (v *h2ReqView) appendUpstreamHead(dst, clientIP, extra []byte, dropUnderscore, dropXFCC, bodyless bool) (head []byte, chunked bool, reason string) {
+// differs from :authority, returns a non-empty reason for a 400. wsKey
+// (a WebSocket extended CONNECT only) is the Sec-WebSocket-Key of the
+// HTTP/1.1 handshake it becomes, with Upgrade and Connection.
+func (v *h2ReqView) appendUpstreamHead(dst, clientIP, extra, wsKey []byte, dropUnderscore, dropXFCC, bodyless bool) (head []byte, chunked bool, reason string) {
 	f, h := v.f, v.h
-	dst = http1.AppendRequestLine(dst, f.Bytes(h.Method), f.Bytes(h.Path))
+	dst = http1.AppendRequestLine(dst, v.Method(), f.Bytes(h.Path))
 	authority := v.authority()
 	dst = http1.AppendField(dst, []byte("host"), authority)
 	hasLength := h.ContentLength >= 0
@@ -98,6 +112,13 @@ func (v *h2ReqView) appendUpstreamHead(dst, clientIP, extra []byte, dropUndersco
 				return dst, false, "host_authority_mismatch"
 			}
 			continue
+		case "sec-websocket-key", "upgrade":
+			// The proxy makes the HTTP/1.1 handshake's own (an HTTP/2
+			// client has no business sending them; RFC 9113 8.2.2 forbids
+			// upgrade).
+			if v.websocket {
+				continue
+			}
 		case "te":
 			// "trailers" is all HTTP/2 allows. Kept, so an HTTP/2 endpoint
 			// (gRPC) learns the client takes trailers; an HTTP/1.1 endpoint
@@ -148,7 +169,13 @@ func (v *h2ReqView) appendUpstreamHead(dst, clientIP, extra []byte, dropUndersco
 	if len(clientIP) > 0 && !xffDone {
 		dst = http1.AppendField(dst, []byte("x-forwarded-for"), clientIP)
 	}
-	if !bodyless && !hasLength {
+	if v.websocket {
+		dst = append(dst, "upgrade: websocket\r\nconnection: upgrade\r\n"...)
+		dst = http1.AppendField(dst, []byte("sec-websocket-key"), wsKey)
+		if _, ok := v.Header("sec-websocket-version"); !ok {
+			dst = append(dst, "sec-websocket-version: 13\r\n"...)
+		}
+	} else if !bodyless && !hasLength {
 		dst = append(dst, "transfer-encoding: chunked\r\n"...)
 		chunked = true
 	}

@@ -1,6 +1,10 @@
 package engine
 
 import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
 	"time"
 
 	"github.com/meshbench/meshbench/proxy/internal/http1"
@@ -20,6 +24,17 @@ import (
 // handshake (a 200, a 403, ...) is an ordinary response; a 101 the request
 // did not ask for, or to another protocol, is still a 502
 // unexpected_upgrade. The tunnel is recorded once, as a 101, when it ends.
+//
+// WebSocket over HTTP/2 (RFC 8441): the HTTP/2 listeners advertise
+// SETTINGS_ENABLE_CONNECT_PROTOCOL, and an extended CONNECT with :protocol
+// websocket is the same handshake in HTTP/2 terms. It is routed as the GET
+// it becomes for an HTTP/1.1 endpoint, which gets "Upgrade: websocket",
+// "Connection: upgrade" and a Sec-WebSocket-Key the proxy draws (an HTTP/2
+// client sends none); the endpoint's 101 must carry the matching
+// Sec-WebSocket-Accept (else 502 bad_websocket_accept, as a WebSocket
+// client would fail it), and the HTTP/2 client gets 200 without
+// END_STREAM, after which the stream's DATA carries the tunnel both ways
+// under the stream's flow-control window.
 
 // switchToWebSocket handles a 101 that agrees to the WebSocket handshake
 // of the current request: the upstream connection becomes one side of a
@@ -71,4 +86,41 @@ func (ex *exchange) tunnelEnded() {
 func (ex *exchange) tunnelClosedByUpstream() {
 	ex.tunnelEnded()
 	ex.down.responseEnd(ex)
+}
+
+// webSocketAcceptLen is the length of a Sec-WebSocket-Accept value: the
+// base64 of a SHA-1.
+const webSocketAcceptLen = 28
+
+// webSocketGUID is RFC 6455's key suffix for the accept value.
+const webSocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// newWebSocketKey draws a Sec-WebSocket-Key for a handshake the proxy makes
+// on a client's behalf into key and records the accept value the upstream
+// must answer with.
+func (ex *exchange) newWebSocketKey(key *[24]byte) {
+	var nonce [16]byte
+	_, _ = rand.Read(nonce[:]) // never fails (crypto/rand panics rather)
+	base64.StdEncoding.Encode(key[:], nonce[:])
+	var in [24 + len(webSocketGUID)]byte
+	copy(in[copy(in[:], key[:]):], webSocketGUID)
+	sum := sha1.Sum(in[:])
+	base64.StdEncoding.Encode(ex.wsAccept[:], sum[:])
+	ex.wsCheck = true
+}
+
+// upgradeAccepted reports whether a 101 agreeing to WebSocket may open the
+// tunnel: always when the client made the handshake (it checks the accept
+// value itself), else when Sec-WebSocket-Accept matches the proxy's key.
+func (ex *exchange) upgradeAccepted(r *http1.Response, raw []byte) bool {
+	if !ex.wsCheck {
+		return true
+	}
+	for i := 0; i < r.NumHeaders; i++ {
+		h := &r.Headers[i]
+		if equalFoldLower(h.Name.Bytes(raw), "sec-websocket-accept") {
+			return bytes.Equal(h.Value.Bytes(raw), ex.wsAccept[:])
+		}
+	}
+	return false
 }

@@ -315,6 +315,10 @@ func (u *upConn) onHead(head []byte) bool {
 	if status >= 100 && status < 200 {
 		if status == 101 {
 			if ex.websocket && u.resp.WebSocket {
+				if !ex.upgradeAccepted(&u.resp, head) {
+					u.fail(502, "bad_websocket_accept")
+					return false
+				}
 				return u.switchToWebSocket(head)
 			}
 			// Only a WebSocket handshake forwards Upgrade: any other

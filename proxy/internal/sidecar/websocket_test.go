@@ -3,7 +3,9 @@ package sidecar
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -47,10 +49,29 @@ func startWSApp(t *testing.T, reply string) *wsApp {
 			_, _ = io.WriteString(c, reply)
 			return // closes: one exchange per connection
 		}
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+		_, _ = fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			wsAccept(headerOf(head.String(), "sec-websocket-key")))
 		_, _ = io.Copy(c, br) // echo, bytes already buffered first
 	})
 	return a
+}
+
+// wsAccept is RFC 6455's Sec-WebSocket-Accept for key, as a WebSocket
+// server computes it.
+func wsAccept(key string) string {
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// headerOf returns the value of the first field of an HTTP/1.1 head named
+// name (case-insensitive), "" if none.
+func headerOf(head, name string) string {
+	for _, line := range strings.Split(head, "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 func (a *wsApp) lastHead() string {
