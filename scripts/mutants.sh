@@ -474,6 +474,13 @@ mutant websocket-h2-early-data-held \
 	'	ex.reqDone = false' \
 	./proxy/internal/sidecar '^TestWebSocketOverH2$'
 
+mutant no-spare-p \
+	"eventLoops N sets GOMAXPROCS to N: no spare P, so the runtime takes a sleeping loop's P" \
+	proxy/cmd/meshproxy/main.go \
+	'	return loops + 1, true' \
+	'	return loops, true' \
+	./proxy/cmd/meshproxy '^TestGOMAXPROCSPolicy$'
+
 mutant h2-upstream-not-multiplexed \
 	"every exchange to an HTTP/2 endpoint opens its own connection" \
 	proxy/internal/engine/h2client.go \
