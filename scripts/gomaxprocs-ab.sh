@@ -12,6 +12,7 @@
 # Needs make build. Loopback only: ports 18200-18202.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 RATE=${1:-1000}
 ROUNDS=${2:-5}
 D=${D:-8s}
@@ -37,19 +38,7 @@ spec:
   admin: {address: 127.0.0.1:18202}
   outbound: {address: 127.0.0.1:18201}
   eventLoops: 1
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: default}
-spec:
-  ports: [{name: http, port: 80}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: echo-1, namespace: default, labels: {kubernetes.io/service-name: echo}}
-addressType: IPv4
-ports: [{name: http, port: 18200}]
-endpoints: [{addresses: [127.0.0.1]}]
+$(echo_backend_yaml 18200)
 Y
 tick=$(getconf CLK_TCK)
 commit=$(git rev-parse --short=12 HEAD)

@@ -77,23 +77,7 @@ spec:
   admin: {address: 127.0.0.1:$ADMIN_PORT}
   outbound: {address: 127.0.0.1:$MESH_PORT}
   eventLoops: $1
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: default}
-spec:
-  ports: [{name: http, port: 80}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: echo-1
-  namespace: default
-  labels: {kubernetes.io/service-name: echo}
-addressType: IPv4
-ports: [{name: http, port: $ECHO_PORT}]
-endpoints:
-  - addresses: [127.0.0.1]
+$(echo_backend_yaml "$ECHO_PORT")
 EOF
 }
 

@@ -116,3 +116,24 @@ busyness() {
 
 # loadavg1: the 1-minute load average now.
 loadavg1() { cut -d' ' -f1 /proc/loadavg; }
+
+# echo_backend_yaml PORT prints the Service "echo" and its EndpointSlice (one
+# endpoint, 127.0.0.1:PORT) as documents to follow a Proxy document in a
+# meshproxy config file.
+echo_backend_yaml() {
+	cat <<EOF
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: default}
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: echo-1, namespace: default, labels: {kubernetes.io/service-name: echo}}
+addressType: IPv4
+ports: [{name: http, port: $1}]
+endpoints: [{addresses: [127.0.0.1]}]
+EOF
+}
