@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -52,17 +51,7 @@ func wsOverH2(t *testing.T, addr, host, protocol string, early []byte) (*http.Re
 // stream ends the tunnel, recorded as a 101.
 func TestWebSocketOverH2(t *testing.T) {
 	app := startWSApp(t, "")
-	plain := startSidecar(t, &mesh{services: []svc{{name: "chat", ports: []string{portOf(t, app.addr)}}}, extraProxy: flowLimits})
-	pair := startPair(t, pairPKI(t), pairOpts{app: app.addr, serverExtra: flowLimits, clientExtra: flowLimits})
-	for _, tc := range []struct {
-		name    string
-		addr    string
-		host    string
-		proxies []*started
-	}{
-		{"one hop", plain.out, "chat", []*started{plain}},
-		{"mtls pair", pair.client.out, "reviews", []*started{pair.client, pair.server}},
-	} {
+	for _, tc := range wsTopologies(t, app) {
 		t.Run(tc.name, func(t *testing.T) {
 			early := []byte("sent before the handshake's answer")
 			resp, up := wsOverH2(t, tc.addr, tc.host, "websocket", early)
@@ -101,11 +90,7 @@ func TestWebSocketOverH2(t *testing.T) {
 			}
 
 			const n = 8 << 20
-			payload := make([]byte, n)
-			rng := rand.New(rand.NewPCG(3, 4))
-			for i := range payload {
-				payload[i] = byte(rng.Uint32())
-			}
+			payload := randomBytes(n, 3)
 			errc := make(chan error, 1)
 			go func() { _, err := up.Write(payload); errc <- err }()
 			h := sha256.New()

@@ -83,6 +83,36 @@ func (a *wsApp) lastHead() string {
 	return a.heads[len(a.heads)-1]
 }
 
+// wsTopology is a way to reach wsApp: the address and Host a client uses
+// and the proxies on the path.
+type wsTopology struct {
+	name    string
+	addr    string
+	host    string
+	proxies []*started
+}
+
+// wsTopologies puts app behind one plaintext hop and behind the mTLS pair
+// (default mesh protocol), both buffering at most flowLimits.
+func wsTopologies(t *testing.T, app *wsApp) []wsTopology {
+	plain := startSidecar(t, &mesh{services: []svc{{name: "chat", ports: []string{portOf(t, app.addr)}}}, extraProxy: flowLimits})
+	pair := startPair(t, pairPKI(t), pairOpts{app: app.addr, serverExtra: flowLimits, clientExtra: flowLimits})
+	return []wsTopology{
+		{"one hop", plain.out, "chat", []*started{plain}},
+		{"mtls pair", pair.client.out, "reviews", []*started{pair.client, pair.server}},
+	}
+}
+
+// randomBytes returns n pseudo-random bytes, the same for the same seed.
+func randomBytes(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
 const wsHandshake = "GET /chat HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 
@@ -94,17 +124,7 @@ const wsHandshake = "GET /chat HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nCon
 // ends the tunnel, recorded as one 101.
 func TestWebSocket(t *testing.T) {
 	app := startWSApp(t, "")
-	plain := startSidecar(t, &mesh{services: []svc{{name: "chat", ports: []string{portOf(t, app.addr)}}}, extraProxy: flowLimits})
-	pair := startPair(t, pairPKI(t), pairOpts{app: app.addr, serverExtra: flowLimits, clientExtra: flowLimits + "  http: {meshProtocol: h2}\n"})
-	for _, tc := range []struct {
-		name    string
-		addr    string
-		host    string
-		proxies []*started
-	}{
-		{"plaintext", plain.out, "chat", []*started{plain}},
-		{"mtls", pair.client.out, "reviews", []*started{pair.client, pair.server}},
-	} {
+	for _, tc := range wsTopologies(t, app) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := net.Dial("tcp", tc.addr)
 			if err != nil {
@@ -144,11 +164,7 @@ func TestWebSocket(t *testing.T) {
 			// is eight times the proxies' buffer limit, so flow control
 			// must pause rather than buffer or cut.
 			const n = 8 << 20
-			payload := make([]byte, n)
-			rng := rand.New(rand.NewPCG(1, 2))
-			for i := range payload {
-				payload[i] = byte(rng.Uint32())
-			}
+			payload := randomBytes(n, 1)
 			errc := make(chan error, 1)
 			go func() { _, err := c.Write(payload); errc <- err }()
 			h := sha256.New()
