@@ -402,8 +402,8 @@ mutant h2-cookies-comma-joined \
 mutant h2-body-unframed \
 	"an HTTP/2 request body of unknown length goes to an HTTP/1.1 endpoint without chunked framing" \
 	proxy/internal/engine/h2view.go \
-	'	if !bodyless && !hasLength {' \
-	'	if !bodyless && !hasLength && false {' \
+	'	} else if !bodyless && !hasLength {' \
+	'	} else if !bodyless && !hasLength && false {' \
 	./proxy/internal/sidecar '^TestH2C$'
 
 mutant h2-no-credit \
