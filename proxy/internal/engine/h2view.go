@@ -112,10 +112,10 @@ func (v *h2ReqView) appendUpstreamHead(dst, clientIP, extra, wsKey []byte, dropU
 				return dst, false, "host_authority_mismatch"
 			}
 			continue
-		case "sec-websocket-key", "upgrade":
-			// The proxy makes the HTTP/1.1 handshake's own (an HTTP/2
-			// client has no business sending them; RFC 9113 8.2.2 forbids
-			// upgrade).
+		case "sec-websocket-key":
+			// The proxy makes the HTTP/1.1 handshake's own key (an HTTP/2
+			// client has no business sending one; the codec already
+			// refuses upgrade and connection, RFC 9113 8.2.2).
 			if v.websocket {
 				continue
 			}
