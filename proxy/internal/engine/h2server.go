@@ -490,15 +490,9 @@ func (st *h2Stream) startTunnel(ex *exchange, h *respHead) bool {
 		return false
 	}
 	c := &st.srv.conn
-	r := h.resp
 	c.StartHeaders(st.s)
 	st.addStatus(200)
-	for i := 0; i < r.NumHeaders; i++ {
-		f := &r.Headers[i]
-		if r.EndToEnd(i) && !equalFoldLower(f.Name.Bytes(h.raw), "sec-websocket-accept") {
-			c.AddHeader(f.Name.Bytes(h.raw), f.Value.Bytes(h.raw), false)
-		}
-	}
+	st.addEndToEnd(h, "sec-websocket-accept")
 	c.EndHeaders(false)
 	ex.reqDone = false
 	st.pumpRequest(ex)
@@ -655,18 +649,31 @@ func (st *h2Stream) writeHead(h *respHead, endStream bool) {
 	r := h.resp
 	c.StartHeaders(st.s)
 	st.addStatus(r.Status)
-	for i := 0; i < r.NumHeaders; i++ {
-		if r.EndToEnd(i) {
-			f := &r.Headers[i]
-			c.AddHeader(f.Name.Bytes(h.raw), f.Value.Bytes(h.raw), false)
-		}
-	}
+	st.addEndToEnd(h, "")
 	if r.ContentLength >= 0 && r.Status >= 200 {
 		l := st.srv.d.l
 		l.scratchNum = strconv.AppendInt(l.scratchNum[:0], r.ContentLength, 10)
 		c.AddHeader([]byte("content-length"), l.scratchNum, false)
 	}
 	c.EndHeaders(endStream)
+}
+
+// addEndToEnd adds the HTTP/1.1 head's end-to-end fields to the HEADERS
+// being built, except a field named except (lower case; "" for none).
+func (st *h2Stream) addEndToEnd(h *respHead, except string) {
+	c := &st.srv.conn
+	r := h.resp
+	for i := 0; i < r.NumHeaders; i++ {
+		if !r.EndToEnd(i) {
+			continue
+		}
+		f := &r.Headers[i]
+		name := f.Name.Bytes(h.raw)
+		if except != "" && equalFoldLower(name, except) {
+			continue
+		}
+		c.AddHeader(name, f.Value.Bytes(h.raw), false)
+	}
 }
 
 func (st *h2Stream) addStatus(status int) {
