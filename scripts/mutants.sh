@@ -842,6 +842,72 @@ mutant h2-decreasing-stream-id-closed \
 	'		c.fail(ErrCodeStreamClosed, ViolationStreamClosed, "HEADERS on a stream id not above the last one")' \
 	"./proxy/internal/http2 ./proxy/internal/sidecar" '^(TestStreamStates|TestH2AttackProtocolErrors)$'
 
+mutant filewatch-never-parks \
+	"the config and identity watchers poll forever instead of parking until the kernel reports a change" \
+	proxy/internal/filewatch/filewatch.go \
+	'				continue
+			}
+			quiet++' \
+	'				continue
+			}' \
+	./proxy/internal/filewatch '^TestLoopParksWhileNothingChanges$'
+
+mutant filewatch-ignores-symlink-target \
+	"the watchers watch only the directory of the path as written, not of the file it resolves to" \
+	proxy/internal/filewatch/filewatch.go \
+	'			add(filepath.Dir(r))' \
+	'			_ = r' \
+	./proxy/internal/filewatch '^TestLoopSeesChanges$'
+
+mutant filewatch-events-delay-poll \
+	"an event pushes the next poll back, so a directory that keeps changing starves the poll" \
+	proxy/internal/filewatch/filewatch.go \
+	'				case <-ev.C():
+					quiet = 0' \
+	'				case <-ev.C():
+					quiet = 0
+					t.Reset(interval)' \
+	./proxy/internal/filewatch '^TestLoopPollsABusyDirectory$'
+
+mutant filewatch-misses-rename \
+	"the watchers do not hear a file renamed into place (atomic writers, the kubelet's ..data swap)" \
+	proxy/internal/filewatch/inotify_linux.go \
+	'unix.IN_CREATE | unix.IN_MOVED_TO |' \
+	'unix.IN_CREATE |' \
+	./proxy/internal/filewatch '^TestLoopSeesChanges$'
+
+mutant filewatch-ignores-retry \
+	"the watchers park after a change even while the content read can heal with time (a certificate not valid yet)" \
+	proxy/internal/filewatch/filewatch.go \
+	'			if poll() {
+				quiet = 0
+				continue
+			}' \
+	'			_ = poll()' \
+	"./proxy/internal/filewatch ./proxy/internal/identity" '^(TestLoopRetriesWhatHealsWithTime|TestRotationNotYetValid)$'
+
+mutant sweep-clock-never-parks \
+	"the timeout sweep ticks with no connection open (an idle proxy wakes 20 times a second)" \
+	proxy/internal/engine/sweepclock.go \
+	'	return p.activeOut.Value()+p.activeIn.Value() > 0 || p.upstreamConns.Value() > 0 || p.draining.Load()' \
+	'	return true' \
+	./proxy/internal/engine '^TestSweepClockParksWhileIdle$'
+
+mutant sweep-clock-not-woken \
+	"a new client connection does not wake the parked sweep clock: its timeouts never fire" \
+	proxy/internal/engine/engine.go \
+	'	p.activeConns(d.inbound).Add(1)
+	p.wakeSweeps()' \
+	'	p.activeConns(d.inbound).Add(1)' \
+	./proxy/internal/engine '^TestSweepClockParksWhileIdle$'
+
+mutant sweep-clock-ignores-pool \
+	"the sweep clock parks while pooled upstream connections are open, so they never idle out" \
+	proxy/internal/engine/sweepclock.go \
+	' || p.upstreamConns.Value() > 0 || ' \
+	' || ' \
+	./proxy/internal/engine '^TestSweepClockParksWhileIdle$'
+
 # --- selection ---------------------------------------------------------------
 if [ "${1:-}" = -l ]; then
 	for i in "${!names[@]}"; do

@@ -123,6 +123,11 @@ type Proxy struct {
 	drainOnce sync.Once
 	drained   chan struct{}
 
+	// The timeout sweep's clock (sweepclock.go).
+	sweepParked atomic.Bool
+	sweepWake   chan struct{} // capacity 1
+	sweepRounds atomic.Uint64 // ticks run, for tests of the parking
+
 	// pre-resolved metrics
 	activeOut, activeIn    *metrics.Gauge
 	upstreamConns          *metrics.Gauge
@@ -169,6 +174,7 @@ func New(opts Options, table *route.Table, reg *metrics.Registry) (*Proxy, error
 		booted:     make(chan struct{}),
 		stopped:    make(chan struct{}),
 		drained:    make(chan struct{}),
+		sweepWake:  make(chan struct{}, 1),
 		connectErr: make(map[string]*metrics.Counter),
 	}
 	var err error
@@ -222,6 +228,13 @@ func (p *Proxy) SetTable(t *route.Table) {
 	p.table.Store(t)
 	p.setLiveAddrs(t)
 	p.pruneSeries(t)
+	// One sweep even on an idle proxy, so the loops drop their cached
+	// series of the old table (loop.sweep) instead of keeping them until
+	// the next request.
+	select {
+	case p.sweepWake <- struct{}{}:
+	default:
+	}
 }
 
 // Table returns the current route table.
@@ -244,7 +257,6 @@ func (p *Proxy) Run() error {
 	}
 	opts := []gnet.Option{
 		gnet.WithMulticore(true),
-		gnet.WithTicker(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithReuseAddr(true),
 		gnet.WithLogger(gnetLogger{p.log}),
@@ -264,6 +276,7 @@ func (p *Proxy) Run() error {
 // comes first. It returns after the engine has stopped.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.draining.Store(true)
+	p.wakeSweeps()
 	select {
 	case <-p.booted:
 	case <-p.stopped:
@@ -337,6 +350,7 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	h.p.engMu.Unlock()
 	h.p.ready.Store(true)
 	close(h.p.booted)
+	go h.p.runSweepClock(h.p.stopped)
 	return gnet.None
 }
 
@@ -367,6 +381,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	d.ex = exchange{l: l, down: d, inbound: d.inbound, reqDone: true}
 	l.downs.push(d)
 	p.activeConns(d.inbound).Add(1)
+	p.wakeSweeps()
 	c.SetContext(d)
 	if d.inbound && p.opts.Identity != nil {
 		d.startTLS()
@@ -432,21 +447,6 @@ func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 	}
 	c.SetContext(nil)
 	return gnet.None
-}
-
-// OnTick runs on gnet's ticker goroutine; the sweep itself must run on each
-// loop, so it is handed over with Execute.
-func (h *handler) OnTick() (time.Duration, gnet.Action) {
-	p := h.p
-	p.loopsMu.Lock()
-	for _, l := range p.loops {
-		_ = l.el.Execute(context.Background(), l.sweepFn)
-	}
-	p.loopsMu.Unlock()
-	if p.draining.Load() {
-		p.maybeFinishDrain()
-	}
-	return p.opts.Tick, gnet.None
 }
 
 // tlsHandshakes counts completed handshakes; the four children are

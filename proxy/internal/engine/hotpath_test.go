@@ -213,6 +213,7 @@ func (u *rawUpstream) close() {
 type hotPathProxy struct {
 	out, in string
 	reg     *metrics.Registry
+	p       *Proxy
 }
 
 func freeLoopbackAddr(tb testing.TB) string {
@@ -239,7 +240,7 @@ func hotPathDoc(out, in string, app *rawUpstream, v1, v2 []*rawUpstream) string 
 }
 
 // startHotPathProxy starts upstreams and a one-loop engine. The timeout
-// sweep (OnTick) is pushed out of the way: it is per tick, not per request,
+// sweep (sweepclock.go) is pushed out of the way: it is per tick, not per request,
 // and would add allocations that depend on how long a measurement takes.
 func startHotPathProxy(tb testing.TB) *hotPathProxy {
 	tb.Helper()
@@ -250,6 +251,13 @@ func startHotPathProxy(tb testing.TB) *hotPathProxy {
 // (each starting with "---") after the hot-path ones: Services whose
 // upstreams the caller started (the HTTP/2 hot path's h2c endpoint).
 func startHotPathProxyWith(tb testing.TB, extra string) *hotPathProxy {
+	tb.Helper()
+	return startHotPathProxyOpts(tb, extra, nil)
+}
+
+// startHotPathProxyOpts is startHotPathProxyWith with a hook that may
+// change the engine's Options before it starts.
+func startHotPathProxyOpts(tb testing.TB, extra string, setOpts func(*Options)) *hotPathProxy {
 	tb.Helper()
 	ups := make([]*rawUpstream, 6)
 	for i := range ups {
@@ -276,8 +284,12 @@ func startHotPathProxyWith(tb testing.TB, extra string) *hotPathProxy {
 		return netip.AddrPort{}, false
 	}
 	reg := metrics.NewRegistry()
-	p, err := New(Options{OutboundAddr: out, InboundAddr: in, EventLoops: 1, Tick: time.Hour,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, table, reg)
+	opts := Options{OutboundAddr: out, InboundAddr: in, EventLoops: 1, Tick: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if setOpts != nil {
+		setOpts(&opts)
+	}
+	p, err := New(opts, table, reg)
 	if err != nil {
 		originalDst = saved
 		tb.Fatal(err)
@@ -300,7 +312,7 @@ func startHotPathProxyWith(tb testing.TB, extra string) *hotPathProxy {
 	case <-time.After(10 * time.Second):
 		tb.Fatal("hot-path proxy did not start within 10 s")
 	}
-	return &hotPathProxy{out: out, in: in, reg: reg}
+	return &hotPathProxy{out: out, in: in, reg: reg, p: p}
 }
 
 // hotPathClient sends one pre-built request at a time on a keep-alive

@@ -57,6 +57,7 @@ type upConn struct {
 func (l *loop) dial(ep *balance.Endpoint, key poolKey, tlsConfig *tls.Config) *upConn {
 	u := &upConn{l: l, ep: ep, key: key, tlsConfig: tlsConfig}
 	l.p.upstreamConns.Add(1)
+	l.p.wakeSweeps()
 	timeout := l.p.opts.ConnectTimeout
 	go func() {
 		fail := func(err error) {

@@ -38,6 +38,14 @@ func (e *FileError) Error() string {
 
 func (e *FileError) Unwrap() error { return e.Err }
 
+// notYetValidError is a certificate whose validity starts after now: unlike
+// every other content error it heals with time alone (reload.go polls again).
+type notYetValidError struct{ notBefore time.Time }
+
+func (e *notYetValidError) Error() string {
+	return "the certificate is not valid until " + e.notBefore.UTC().Format(time.RFC3339)
+}
+
 // files names the three files of an identity.
 type files struct{ cert, key, ca string }
 
@@ -95,7 +103,7 @@ func (f files) build(c contents, sum [32]byte, now time.Time) (*material, error)
 	case now.After(leaf.NotAfter):
 		return nil, f.certErr(fmt.Errorf("the certificate expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339)))
 	case now.Before(leaf.NotBefore):
-		return nil, f.certErr(fmt.Errorf("the certificate is not valid until %s", leaf.NotBefore.UTC().Format(time.RFC3339)))
+		return nil, f.certErr(&notYetValidError{leaf.NotBefore})
 	}
 
 	key, err := parsePrivateKey(c.key)

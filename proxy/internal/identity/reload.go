@@ -1,9 +1,15 @@
 package identity
 
-import "time"
+import (
+	"errors"
+	"time"
 
-// DefaultPollInterval is how often Start checks the files when given no
-// interval: rotation takes effect within one interval plus a file read.
+	"github.com/meshbench/meshbench/proxy/internal/filewatch"
+)
+
+// DefaultPollInterval is how often Start checks the files while they may be
+// changing (see filewatch.Loop), when given no interval: rotation takes
+// effect within one interval plus a file read.
 const DefaultPollInterval = 200 * time.Millisecond
 
 // reportAfter is how many consecutive polls must see the same bad content
@@ -13,7 +19,10 @@ const DefaultPollInterval = 200 * time.Millisecond
 const reportAfter = 2
 
 // Start polls the files every interval (DefaultPollInterval if interval <= 0)
-// and installs new material when their content changes and validates. A set
+// while they may be changing — after a kernel event on their directories,
+// while they hold a certificate not valid yet, and always where there are no
+// such events (filewatch.Loop) — and installs new material when their
+// content changes and validates. A set
 // that does not validate is left alone and tried again on the next poll; the
 // old material stays in use. onReload (may be nil) is called after each
 // reload; onError (may be nil) once for each distinct bad content that
@@ -48,17 +57,9 @@ func (s *Source) Stop() {
 
 func (s *Source) run(interval time.Duration, onReload func(), onError func(error), stop, done chan struct{}) {
 	defer close(done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	var st pollState
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			s.poll(&st, onReload, onError)
-		}
-	}
+	paths := []string{s.files.cert, s.files.key, s.files.ca}
+	filewatch.Loop(stop, paths, interval, func() bool { return s.poll(&st, onReload, onError) }, nil)
 }
 
 // pollState is what the poller remembers between polls: the last bad content
@@ -70,12 +71,14 @@ type pollState struct {
 
 // poll checks the files once. Content is compared by hash, not modification
 // time: a Kubernetes Secret volume swaps a symlink to a new directory, and a
-// copy can preserve mtimes.
-func (s *Source) poll(st *pollState, onReload func(), onError func(error)) {
+// copy can preserve mtimes. It reports retry when the files hold a
+// certificate that is not valid yet (an issuer's clock ahead of this node's):
+// that heals with time, not with a file change, so it must be polled again.
+func (s *Source) poll(st *pollState, onReload func(), onError func(error)) (retry bool) {
 	c, sum, err := s.files.read()
 	if err == nil && sum == s.cur.Load().sum {
 		st.badPolls = 0
-		return
+		return false
 	}
 	var m *material
 	if err == nil {
@@ -87,7 +90,7 @@ func (s *Source) poll(st *pollState, onReload func(), onError func(error)) {
 		if onReload != nil {
 			onReload()
 		}
-		return
+		return false
 	}
 	if sum != st.badSum || st.badPolls == 0 {
 		st.badSum, st.badPolls = sum, 0
@@ -96,4 +99,6 @@ func (s *Source) poll(st *pollState, onReload func(), onError func(error)) {
 	if st.badPolls == reportAfter && onError != nil {
 		onError(err)
 	}
+	var early *notYetValidError
+	return errors.As(err, &early)
 }

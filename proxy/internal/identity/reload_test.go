@@ -149,6 +149,26 @@ func TestRotation(t *testing.T) {
 	}
 }
 
+// TestRotationNotYetValid: a certificate whose validity starts a moment
+// after it was written (an issuer whose clock runs ahead) is refused while it
+// is early and installed once it is valid, with no further change to the
+// files: the watcher keeps polling what heals with time (filewatch.Loop's
+// retry), where it would otherwise park after the write.
+func TestRotationNotYetValid(t *testing.T) {
+	ca := newCA(t, "ca")
+	leafA := ca.issue(t, serverID)
+	r := newRotationRig(t, leafA, bundle(ca), loadOwnCA(t, ca, clientID))
+	r.waitFor("initial", leafA)
+	// x509 times have whole seconds: 2 s ahead is early for at least 1 s.
+	early := ca.issue(t, serverID, validity(time.Now().Add(2*time.Second), time.Now().Add(time.Hour)))
+	replaceFile(t, r.p.key, early.keyPEM)
+	replaceFile(t, r.p.cert, early.certPEM)
+	if got := r.connect(); got != leafA.cert.SerialNumber.String() {
+		t.Fatalf("a certificate not valid yet was installed (serial %s)", got)
+	}
+	r.waitFor("valid now", early)
+}
+
 // TestRotationHalfWritten writes the files the way a careless writer does,
 // one at a time and in place. The old identity must stay in use, with no
 // failed handshake, until certificate and key match again.

@@ -19,18 +19,20 @@ import (
 	"github.com/meshbench/meshbench/proxy/internal/balance"
 	"github.com/meshbench/meshbench/proxy/internal/config"
 	"github.com/meshbench/meshbench/proxy/internal/engine"
+	"github.com/meshbench/meshbench/proxy/internal/filewatch"
 	"github.com/meshbench/meshbench/proxy/internal/identity"
 	"github.com/meshbench/meshbench/proxy/internal/metrics"
 	"github.com/meshbench/meshbench/proxy/internal/route"
 )
 
-// WatchInterval is how often the config file is checked for changes.
-// Polling (rather than inotify) also sees the symlink swaps Kubernetes uses
-// to update mounted ConfigMaps.
+// WatchInterval is how often the config file is re-read while it may be
+// changing (filewatch.Loop: after a kernel event on its directory, which
+// includes the symlink swaps Kubernetes uses to update mounted ConfigMaps),
+// or always where the kernel reports no events.
 var WatchInterval = 250 * time.Millisecond
 
-// identityPoll is how often certificate, key and CA files are checked:
-// rotation must reach new connections within a second.
+// identityPoll is the same for the certificate, key and CA files: rotation
+// must reach new connections within a second.
 const identityPoll = 200 * time.Millisecond
 
 // Sidecar is a running meshproxy.
@@ -248,33 +250,31 @@ func staticChanged(old, cur *config.Config) error {
 	return nil
 }
 
-// watch polls the file and reloads when its content changes.
+// watch re-reads the file when it may have changed (filewatch.Loop: kernel
+// events where available, every WatchInterval otherwise) and reloads when
+// its content did.
 func (s *Sidecar) watch() {
 	defer close(s.watchDone)
-	t := time.NewTicker(WatchInterval)
-	defer t.Stop()
 	var lastErrHash [32]byte
-	for {
-		select {
-		case <-s.stopWatch:
-			return
-		case <-t.C:
-		}
+	// A config is right or wrong by its content alone, so a poll never
+	// asks to be retried: only a change to the file can fix a bad one.
+	filewatch.Loop(s.stopWatch, []string{s.path}, WatchInterval, func() (retry bool) {
 		data, err := os.ReadFile(s.path)
 		if err != nil {
-			continue // mid-replace, or removed: keep the running config
+			return false // mid-replace, or removed: keep the running config
 		}
 		h := sha256.Sum256(data)
 		s.mu.Lock()
 		same := bytes.Equal(h[:], s.cfgHash[:])
 		s.mu.Unlock()
 		if same || h == lastErrHash {
-			continue // unchanged, or the same bad content already reported
+			return false // unchanged, or the same bad content already reported
 		}
 		if err := s.apply("file change", data); err != nil {
 			lastErrHash = h
 		}
-	}
+		return false
+	}, func(m filewatch.Mode) { s.log.Debug("watching the config file", "path", s.path, "mode", m) })
 }
 
 // Shutdown drains the data plane (see engine.Proxy.Shutdown), then closes
