@@ -6,7 +6,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build test test-root vet bench report gate gate-run baseline gate-eval gate-eval-runs bench-go bench-ab bench-hop bench-pair bench-load bench-idle bench-h2idle bench-tailnoise fuzz mutants clean
+.PHONY: all build test test-root vet bench report gate gate-run baseline gate-eval gate-eval-runs bench-go bench-ab bench-hop bench-pair bench-load bench-idle bench-idlecpu bench-syscalls bench-h2idle bench-tailnoise fuzz mutants clean
 
 all: build
 
@@ -133,6 +133,19 @@ bench-load: build
 # 0 and 1; MESHPROXY_TREE=DIR measures another checkout's bin/meshproxy).
 bench-idle: build
 	scripts/idlebench.sh
+
+# System calls, futex wake-ups and context switches per request of meshproxy
+# (1 and 2 loops) and nginx (1 and 2 workers), one hop, at RATES and at
+# saturation, counted with perf stat (scripts/syscallbench.sh).
+bench-syscalls: build
+	scripts/syscallbench.sh
+
+# CPU and wake-ups of an idle proxy with no traffic: a full meshproxy sidecar
+# (mTLS identity, watched config; LOOPS="1 0") beside nginx and HAProxy
+# (DURATION=60 s per round, REPEAT=5; MESHPROXY_TREE=DIR measures another
+# checkout's bin/meshproxy; scripts/idlecpubench.sh).
+bench-idlecpu: build
+	scripts/idlecpubench.sh
 
 # Memory per idle HTTP/2 connection and per open stream of meshproxy
 # (CONNS=100 h2c connections, STREAMS=100 streams on each, eventLoops 0 and 1).

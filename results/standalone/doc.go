@@ -121,8 +121,12 @@ func RenderFile(p, display string) (string, error) {
 		return renderH2Idle(t, display)
 	case "tailnoise":
 		return renderTail(t, display)
+	case "idlecpu":
+		return renderIdleCPU(t, display)
+	case "syscalls":
+		return renderSyscalls(t, display)
 	}
-	return "", fmt.Errorf("%s: unknown bench %q (want hopbench, pairbench, loadbench, idlebench, h2idle or tailnoise)", p, bench)
+	return "", fmt.Errorf("%s: unknown bench %q (want hopbench, pairbench, loadbench, idlebench, h2idle, tailnoise, idlecpu or syscalls)", p, bench)
 }
 
 // Update rewrites every standalone section of doc from the newest raw file
