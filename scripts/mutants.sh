@@ -908,6 +908,28 @@ mutant sweep-clock-ignores-pool \
 	' || ' \
 	./proxy/internal/engine '^TestSweepClockParksWhileIdle$'
 
+mutant sweep-clock-never-slows \
+	"the sweep clock keeps its fast tick while only idle keep-alive and pooled connections are open" \
+	proxy/internal/engine/sweepclock.go \
+	'		next := slow' \
+	'		next := p.opts.Tick + 0*slow' \
+	./proxy/internal/engine '^TestSweepClockSlowsForIdleKeepAlive$'
+
+mutant sweep-idle-keepalive-pending \
+	"an idle keep-alive client connection counts as a short timeout running, so the clock never slows" \
+	proxy/internal/engine/downstream.go \
+	'		pending = d.headStart != 0' \
+	'		pending = true' \
+	./proxy/internal/engine '^TestSweepClockSlowsForIdleKeepAlive$'
+
+mutant sweep-clock-traffic-no-wake \
+	"traffic on an idle keep-alive connection does not speed a slow sweep clock up: the new request's timeouts wait for the slow tick" \
+	proxy/internal/engine/engine.go \
+	'		x.l.reads++
+		h.p.wakeSweeps()' \
+	'		x.l.reads++' \
+	./proxy/internal/engine '^TestSweepClockSlowsForIdleKeepAlive$'
+
 # --- selection ---------------------------------------------------------------
 if [ "${1:-}" = -l ]; then
 	for i in "${!names[@]}"; do

@@ -457,14 +457,17 @@ func (d *downConn) endExchange() {
 }
 
 // checkTimeouts enforces the header-read and keep-alive idle timeouts, and
-// the exchange's own timeouts while one is in progress.
-func (d *downConn) checkTimeouts(now int64, o *Options) {
+// the exchange's own timeouts while one is in progress. It reports pending
+// when the connection has a timeout shorter than the idle ones running (a
+// head started, an exchange in progress, a close being flushed): the sweep
+// clock must then keep its fast tick (sweepclock.go).
+func (d *downConn) checkTimeouts(now int64, o *Options) (pending bool) {
 	if d.h2 != nil && d.state != dsClosing {
-		d.h2.checkTimeouts(now, o)
-		return
+		return d.h2.checkTimeouts(now, o)
 	}
 	switch d.state {
 	case dsHead:
+		pending = d.headStart != 0
 		switch {
 		case d.headStart != 0 && o.HeaderReadTimeout > 0 && now-d.headStart > int64(o.HeaderReadTimeout):
 			d.beginExchange()
@@ -476,11 +479,14 @@ func (d *downConn) checkTimeouts(now int64, o *Options) {
 		}
 	case dsBody, dsWait:
 		d.ex.checkTimeouts(now, o, d.clientStalledBody())
+		pending = true
 	case dsClosing:
 		if d.io.outbound() == 0 || (o.IdleTimeout > 0 && now-d.lastActive > int64(o.IdleTimeout)) {
 			d.closeConn()
 		}
+		pending = true
 	}
+	return pending
 }
 
 // clientStalledBody reports whether an idle exchange waits on the client:

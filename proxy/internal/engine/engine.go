@@ -125,7 +125,9 @@ type Proxy struct {
 
 	// The timeout sweep's clock (sweepclock.go).
 	sweepParked atomic.Bool
+	sweepSlow   atomic.Bool
 	sweepWake   chan struct{} // capacity 1
+	sweepDone   chan bool     // each loop's sweep: anything pending?
 	sweepRounds atomic.Uint64 // ticks run, for tests of the parking
 
 	// pre-resolved metrics
@@ -175,6 +177,7 @@ func New(opts Options, table *route.Table, reg *metrics.Registry) (*Proxy, error
 		stopped:    make(chan struct{}),
 		drained:    make(chan struct{}),
 		sweepWake:  make(chan struct{}, 1),
+		sweepDone:  make(chan bool, maxLoops),
 		connectErr: make(map[string]*metrics.Counter),
 	}
 	var err error
@@ -410,6 +413,8 @@ func (p *Proxy) isInbound(a net.Addr) bool {
 func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	switch x := c.Context().(type) {
 	case *downConn:
+		x.l.reads++
+		h.p.wakeSweeps()
 		if t := x.io.tls; t != nil && t.handshaking {
 			x.feedHandshake(t)
 			break

@@ -214,9 +214,11 @@ func (srv *h2Server) closed() {
 }
 
 // checkTimeouts enforces each exchange's timeouts, the connection's idle
-// timeout and draining (GOAWAY, in-flight streams finish).
-func (srv *h2Server) checkTimeouts(now int64, o *Options) {
+// timeout and draining (GOAWAY, in-flight streams finish). It reports
+// pending while any stream is open (see downConn.checkTimeouts).
+func (srv *h2Server) checkTimeouts(now int64, o *Options) (pending bool) {
 	d := srv.d
+	pending = srv.streams.head != nil
 	for st := srv.streams.head; st != nil; {
 		next := st.next
 		if !st.finished {
@@ -225,13 +227,14 @@ func (srv *h2Server) checkTimeouts(now int64, o *Options) {
 		st = next
 	}
 	if d.closed {
-		return
+		return pending
 	}
 	idle := srv.streams.head == nil && o.IdleTimeout > 0 && now-d.lastActive > int64(o.IdleTimeout)
 	if d.l.p.draining.Load() || idle {
 		srv.conn.GoAway(http2.ErrCodeNoError)
 		srv.flush()
 	}
+	return pending
 }
 
 // --- http2.Handler ---------------------------------------------------------

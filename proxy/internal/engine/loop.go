@@ -44,6 +44,10 @@ type loop struct {
 	replies     map[replyKey]*metrics.Counter
 
 	sweepFn gnet.RunnableFunc // pre-built so each tick does not allocate a method value
+	// reads counts downstream read events; sweep compares it with its
+	// value at the previous sweep, so traffic between two sweeps keeps the
+	// sweep clock fast even if it left nothing pending (sweepclock.go).
+	reads, readsSwept uint64
 	scratch [64]byte
 
 	// req is the parse state of the request head being dispatched. A head
@@ -172,9 +176,14 @@ func (l *loop) release(u *upConn) {
 // sweep runs on the loop every tick: it enforces header-read, idle and
 // request timeouts, closes connections that finished flushing, and drops
 // idle upstream connections. Timeouts therefore have the tick's resolution.
+// It tells the sweep clock (p.sweepDone) whether anything on this loop needs
+// the fast tick: a short timeout running, an upstream connection in use or
+// connecting, or downstream traffic since the previous sweep.
 func (l *loop) sweep(_ context.Context) error {
 	now := monotime()
 	o := &l.p.opts
+	pending := l.reads != l.readsSwept || l.ups.head != nil
+	l.readsSwept = l.reads
 	if l.seriesTable != nil && l.seriesTable != l.p.table.Load() {
 		// A reload replaced the table: release the old series now rather
 		// than at this loop's next request, which may be long in coming.
@@ -183,7 +192,9 @@ func (l *loop) sweep(_ context.Context) error {
 	}
 	for d := l.downs.head; d != nil; {
 		next := d.next
-		d.checkTimeouts(now, o)
+		if d.checkTimeouts(now, o) {
+			pending = true
+		}
 		d = next
 	}
 	for _, pl := range l.pools {
@@ -203,6 +214,10 @@ func (l *loop) sweep(_ context.Context) error {
 	}
 	if l.p.draining.Load() {
 		l.p.maybeFinishDrain()
+	}
+	select {
+	case l.p.sweepDone <- pending:
+	default: // the clock stopped waiting (engine stopping)
 	}
 	return nil
 }
