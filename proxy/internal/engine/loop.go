@@ -48,7 +48,7 @@ type loop struct {
 	// value at the previous sweep, so traffic between two sweeps keeps the
 	// sweep clock fast even if it left nothing pending (sweepclock.go).
 	reads, readsSwept uint64
-	scratch [64]byte
+	scratch           [64]byte
 
 	// req is the parse state of the request head being dispatched. A head
 	// is parsed and dispatched within one call on this loop, and nothing
