@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What an idle proxy costs in CPU with no traffic at all: a full meshproxy
 # sidecar (outbound and inbound listeners, admin, an mTLS identity whose
-# three files it watches, its config file watched for reloads, one Service)
+# three files it watches, its config file watched for reloads, one Service
+# whose endpoint is the proxy's own inbound listener, so the warm-up crosses
+# both listeners and both directions of mTLS before reaching the echo)
 # and, for comparison, nginx (one worker) and HAProxy (one thread) proxying
 # to the same echo. Each target is started fresh, served WARM requests (so
 # pools, timers and the Go runtime are in their steady state), left alone for
@@ -84,7 +86,22 @@ spec:
   inbound: {address: 127.0.0.1:$IN_PORT, app: 127.0.0.1:$ECHO_PORT}
   identity: {certFile: $WORK/certs/default-web.crt, keyFile: $WORK/certs/default-web.key, caFile: $WORK/certs/ca.crt}
   eventLoops: $1
-$(echo_backend_yaml "$ECHO_PORT")
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: echo
+  namespace: default
+  annotations: {meshbench.dev/identity: spiffe://cluster.local/ns/default/sa/web}
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: echo-1, namespace: default, labels: {kubernetes.io/service-name: echo}}
+addressType: IPv4
+ports: [{name: http, port: $IN_PORT}]
+endpoints: [{addresses: [127.0.0.1]}]
 EOF
 }
 
@@ -153,7 +170,7 @@ start() {
 
 raw_open idlecpu "$TAG"
 raw_meta params "DURATION=${DURATION}s REPEAT=$REPEAT LOOPS=$LOOPS SETTLE=${SETTLE}s WARM=$WARM; no traffic while measured"
-raw_meta meshproxy "$("$PROXY" -version), outbound + inbound listeners, admin, mTLS identity (3 watched files), config file watched, one Service"
+raw_meta meshproxy "$("$PROXY" -version), outbound + inbound listeners, admin, mTLS identity (3 watched files), config file watched, one Service (its endpoint: the proxy's own inbound listener, mTLS)"
 raw_meta tools "${targets[*]}; nginx worker_processes 1, HAProxy nbthread 1, both proxying to the same echo"
 printf "date\tcommit\tround\ttarget\tevent_loops\tseconds\tcpu_ms\tcpu_pct\twakeups\twakeups_per_s\tloadavg1\tother_cores\tsteal_pct\n" >>"$RAW"
 
