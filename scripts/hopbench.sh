@@ -58,27 +58,7 @@ wait_port "$MESH_PORT"
 NGINX_PIDS=()
 if command -v nginx >/dev/null; then
 	mkdir -p "$WORK/nginx"
-	cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes auto;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	upstream echo { server 127.0.0.1:$ECHO_PORT; keepalive 64; }
-	server {
-		listen 127.0.0.1:$NGINX_PORT;
-		location / {
-			proxy_pass http://echo;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-			proxy_set_header Host \$host;
-			proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-		}
-	}
-}
-EOF
+	nginx_proxy_conf auto "$NGINX_PORT" "$ECHO_PORT" "$WORK/nginx" >"$WORK/nginx/nginx.conf"
 	nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -e "$WORK/nginx/error.log" &
 	NGINX_MASTER=$!
 	PIDS+=($NGINX_MASTER)

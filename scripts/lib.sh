@@ -137,3 +137,31 @@ ports: [{name: http, port: $1}]
 endpoints: [{addresses: [127.0.0.1]}]
 EOF
 }
+
+# nginx_proxy_conf WORKERS PORT ECHO_PORT DIR prints an nginx.conf that proxies
+# 127.0.0.1:PORT to the echo on ECHO_PORT as the benchmarks compare it:
+# worker_processes WORKERS, upstream keep-alive (64), no access log, Host and
+# X-Forwarded-For set as a sidecar sets them; pid and error log in DIR.
+nginx_proxy_conf() {
+	cat <<EOF
+worker_processes $1;
+daemon off;
+pid $4/nginx.pid;
+error_log $4/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	upstream echo { server 127.0.0.1:$3; keepalive 64; }
+	server {
+		listen 127.0.0.1:$2;
+		location / {
+			proxy_pass http://echo;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Host \$host;
+			proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+		}
+	}
+}
+EOF
+}

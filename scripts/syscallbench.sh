@@ -56,24 +56,6 @@ PIDS+=("$ECHO_PID")
 wait_port "$ECHO_PORT"
 
 mkdir -p "$WORK/nginx"
-nginx_conf() {
-	cat <<EOF
-worker_processes $1;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	upstream echo { server 127.0.0.1:$ECHO_PORT; keepalive 64; }
-	server {
-		listen 127.0.0.1:$NGINX_PORT;
-		location / { proxy_pass http://echo; proxy_http_version 1.1; proxy_set_header Connection ""; }
-	}
-}
-EOF
-}
-
 targets=(meshproxy:1 meshproxy:2)
 command -v nginx >/dev/null && targets+=(nginx:1 nginx:2) || echo "syscallbench: nginx not installed: skipping it" >&2
 
@@ -96,7 +78,7 @@ EOF
 		TPIDS=($!) TPORT=$MESH_PORT
 		;;
 	nginx)
-		nginx_conf "$2" >"$WORK/nginx/nginx.conf"
+		nginx_proxy_conf "$2" "$NGINX_PORT" "$ECHO_PORT" "$WORK/nginx" >"$WORK/nginx/nginx.conf"
 		nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -e "$WORK/nginx/error.log" &
 		TPIDS=($!) TPORT=$NGINX_PORT
 		;;
