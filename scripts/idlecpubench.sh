@@ -86,22 +86,7 @@ spec:
   inbound: {address: 127.0.0.1:$IN_PORT, app: 127.0.0.1:$ECHO_PORT}
   identity: {certFile: $WORK/certs/default-web.crt, keyFile: $WORK/certs/default-web.key, caFile: $WORK/certs/ca.crt}
   eventLoops: $1
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: echo
-  namespace: default
-  annotations: {meshbench.dev/identity: spiffe://cluster.local/ns/default/sa/web}
-spec:
-  ports: [{name: http, port: 80}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: echo-1, namespace: default, labels: {kubernetes.io/service-name: echo}}
-addressType: IPv4
-ports: [{name: http, port: $IN_PORT}]
-endpoints: [{addresses: [127.0.0.1]}]
+$(echo_backend_yaml "$IN_PORT" spiffe://cluster.local/ns/default/sa/web)
 EOF
 }
 

@@ -117,15 +117,21 @@ busyness() {
 # loadavg1: the 1-minute load average now.
 loadavg1() { cut -d' ' -f1 /proc/loadavg; }
 
-# echo_backend_yaml PORT prints the Service "echo" and its EndpointSlice (one
-# endpoint, 127.0.0.1:PORT) as documents to follow a Proxy document in a
-# meshproxy config file.
+# echo_backend_yaml PORT [SPIFFE_ID] prints the Service "echo" and its
+# EndpointSlice (one endpoint, 127.0.0.1:PORT) as documents to follow a Proxy
+# document in a meshproxy config file. With SPIFFE_ID the Service is meshed:
+# its endpoint is a meshproxy inbound listener reached over mTLS as that ID.
 echo_backend_yaml() {
+	local ann=""
+	[ -n "${2:-}" ] && ann="
+  annotations: {meshbench.dev/identity: $2}"
 	cat <<EOF
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: echo, namespace: default}
+metadata:
+  name: echo
+  namespace: default$ann
 spec:
   ports: [{name: http, port: 80}]
 ---
