@@ -79,12 +79,8 @@ func renderH2Idle(t *Table, display string) (string, error) {
 	}
 	var verdict string
 	if worstLoops != "" {
-		rel := "within"
-		if worst > h2RSSTargetKiB {
-			rel = "**over**"
-		}
 		verdict = fmt.Sprintf("Largest RSS with the streams open in any round: %s MiB (eventLoops %s, %s streams), %s the target "+
-			"of 64 MiB for %s streams.\n", num(kibToMiB(worst), 1), worstLoops, num(worstStreams, 0), rel, num(h2StreamsTarget, 0))
+			"of 64 MiB for %s streams.\n", num(kibToMiB(worst), 1), worstLoops, num(worstStreams, 0), againstTarget(worst, h2RSSTargetKiB), num(h2StreamsTarget, 0))
 	} else {
 		verdict = fmt.Sprintf("No round opened %s streams: the 64 MiB target is not checked.\n", num(h2StreamsTarget, 0))
 	}

@@ -53,12 +53,8 @@ func renderIdle(t *Table, display string) (string, error) {
 	}
 	var verdict string
 	if worstLoops != "" {
-		rel := "within"
-		if worst > idleTarget {
-			rel = "**over**"
-		}
 		verdict = fmt.Sprintf("Largest RSS per connection in any round: %s bytes (eventLoops %s), %s the target of 4 KB (%s bytes).\n",
-			num(worst, 0), worstLoops, rel, num(idleTarget, 0))
+			num(worst, 0), worstLoops, againstTarget(worst, idleTarget), num(idleTarget, 0))
 	}
 	ml, err := machineLine(t)
 	notes(&b, verdict, ml)

@@ -52,12 +52,8 @@ func renderIdleCPU(t *Table, display string) (string, error) {
 	}
 	var verdict string
 	if worstLoops != "" {
-		rel := "within"
-		if worst > idleCPUTarget {
-			rel = "**over**"
-		}
 		verdict = fmt.Sprintf("Most CPU an idle meshproxy used in any round: %s %% of a core (eventLoops %s), %s the target of %s %%.\n",
-			num(worst, 3), worstLoops, rel, num(idleCPUTarget, 1))
+			num(worst, 3), worstLoops, againstTarget(worst, idleCPUTarget), num(idleCPUTarget, 1))
 	}
 	ml, err := machineLine(t)
 	notes(&b, verdict, ml)

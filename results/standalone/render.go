@@ -405,3 +405,12 @@ func renderLoad(t *Table, display string) (string, error) {
 	notes(&b, append(ns, ml)...)
 	return b.String(), err
 }
+
+// againstTarget is how a verdict sentence places a worst value against an
+// upper target: "within" (at the target included) or "**over**".
+func againstTarget(worst, target float64) string {
+	if worst > target {
+		return "**over**"
+	}
+	return "within"
+}
